@@ -1,0 +1,162 @@
+"""Model args of `lvu_ext`: one table of names, types, defaults and allowed values.
+
+Everything is checked here, before a single weight is loaded, so a typo costs a clear
+message instead of minutes of loading a 7B checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+AUTO = "auto"
+
+
+class ModelArgError(ValueError):
+    """An impossible or unknown model arg (the message names the arg and what is allowed)."""
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _opt(cast):
+    def convert(value):
+        if value is None or str(value).strip().lower() in ("", "none", "null"):
+            return None
+        return cast(value)
+
+    return convert
+
+
+def _int(value):
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected an integer")
+    return int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
+
+
+def _float_or_auto(value):
+    if str(value).strip().lower() == AUTO:
+        return AUTO
+    return float(value)
+
+
+def _choice(*allowed):
+    def convert(value):
+        text = str(value).strip()
+        if text not in allowed:
+            raise ValueError(f"allowed: {', '.join(allowed)}")
+        return text
+
+    convert.allowed = allowed
+    return convert
+
+
+@dataclass(frozen=True)
+class LvuArgs:
+    pretrained: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    revision: str = "main"
+    dtype: str = AUTO
+    device: str | None = None
+    device_map: str = ""
+    attn_implementation: str = "sdpa"
+    trust_remote_code: bool = False
+    batch_size: int = 1
+    # frames
+    num_frames: int = 32
+    fps: float | None = None
+    max_frames: int | None = None
+    # method: RoPE (METHOD.md section 1)
+    rope_ext: str = "vcwe"
+    visual_window: int | None = None
+    rope_factor: object = AUTO
+    rope_alpha: float = 1.0
+    rope_beta: float = 32.0
+    rope_attn_scale: str = "yarn"
+    # method: pooling (METHOD.md section 2)
+    pooling: str = "progressive"
+    pp_group: int = 4
+    pp_high_stride: int = 2
+    pp_low_stride: int = 8
+    pool_stride: int | None = None
+    # memory / robustness / logging
+    vision_batch: int = 16
+    on_video_error: str = "continue"
+    record_path: str | None = None
+
+
+_CONVERTERS = {
+    "pretrained": str,
+    "revision": str,
+    "dtype": _choice(AUTO, "bfloat16", "float16", "float32"),
+    "device": _opt(str),
+    "device_map": lambda v: "" if v is None else str(v),
+    "attn_implementation": _choice("sdpa", "eager", "flash_attention_2"),
+    "trust_remote_code": _bool,
+    "batch_size": _int,
+    "num_frames": _int,
+    "fps": _opt(float),
+    "max_frames": _opt(_int),
+    "rope_ext": _choice("none", "vcwe", "yarn", "yarn_language"),
+    "visual_window": _opt(_int),
+    "rope_factor": _float_or_auto,
+    "rope_alpha": float,
+    "rope_beta": float,
+    "rope_attn_scale": _choice("yarn", "none"),
+    "pooling": _choice("native", "progressive", "uniform"),
+    "pp_group": _int,
+    "pp_high_stride": _int,
+    "pp_low_stride": _int,
+    "pool_stride": _opt(_int),
+    "vision_batch": _int,
+    "on_video_error": _choice("continue", "raise"),
+    "record_path": _opt(str),
+}
+
+# Passed by lmms-eval itself to every model; accepted and ignored where meaningless.
+_HARNESS_KWARGS = ("max_batch_size",)
+
+
+def valid_keys() -> list[str]:
+    return [f.name for f in fields(LvuArgs)]
+
+
+def parse_model_args(**kwargs) -> LvuArgs:
+    unknown = sorted(k for k in kwargs if k not in _CONVERTERS and k not in _HARNESS_KWARGS)
+    if unknown:
+        raise ModelArgError(
+            f"lvu_ext: unknown model arg(s) {', '.join(unknown)}. Valid keys: {', '.join(valid_keys())}"
+        )
+    values = {}
+    for key, raw in kwargs.items():
+        if key in _HARNESS_KWARGS or raw is None and key not in ("device", "fps", "max_frames", "visual_window", "pool_stride", "record_path"):
+            continue
+        try:
+            values[key] = _CONVERTERS[key](raw)
+        except (TypeError, ValueError) as exc:
+            raise ModelArgError(f"lvu_ext: model arg {key}={raw!r} is invalid ({exc})") from None
+    args = LvuArgs(**values)
+    _check_ranges(args)
+    return args
+
+
+def _check_ranges(args: LvuArgs) -> None:
+    def need(ok: bool, key: str, allowed: str):
+        if not ok:
+            raise ModelArgError(f"lvu_ext: model arg {key}={getattr(args, key)!r} is impossible; allowed: {allowed}")
+
+    need(args.num_frames >= 1, "num_frames", "an integer >= 1")
+    need(args.fps is None or args.fps > 0, "fps", "a number > 0 (or none for uniform num_frames)")
+    need(args.max_frames is None or args.max_frames >= 1, "max_frames", "an integer >= 1 (or none)")
+    need(args.batch_size == 1, "batch_size", "1 (one video per forward pass)")
+    need(args.vision_batch >= 1, "vision_batch", "an integer >= 1 (frames per vision-tower chunk)")
+    if args.attn_implementation == "flash_attention_2":
+        import importlib.util
+
+        need(importlib.util.find_spec("flash_attn") is not None, "attn_implementation", "sdpa or eager (flash_attn is not installed)")

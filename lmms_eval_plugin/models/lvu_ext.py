@@ -1,0 +1,313 @@
+"""`lvu_ext`: LLaVA-OneVision / LLaVA-NeXT-Video (transformers) for long videos, with
+the visual context window extension and progressive pooling of METHOD.md.
+
+With `rope_ext=none,pooling=native` it is the stock transformers model: same frames,
+same prompt, same visual tokens, same `generate`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from loguru import logger as eval_logger
+from tqdm import tqdm
+
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+from lmms_eval_plugin.families import Family, detect_family, grid_side, native_stride
+from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visual_token_count
+from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
+from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
+from lmms_eval_plugin.patches.rope_window import rope_override
+from lmms_eval_plugin.prompting import build_prompt
+from lmms_eval_plugin.records import RequestRecorder, default_record_path
+from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
+from lmms_eval_plugin.video import VideoError, load_video
+from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
+
+def describe_pooling(p: PoolingSettings) -> str:
+    if p.mode == "progressive":
+        return f"progressive(K={p.group}, s_h={p.high_stride}, s_l={p.low_stride})"
+    if p.mode == "uniform":
+        return f"uniform(stride={p.uniform_stride})"
+    return "native"
+
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class DocumentVideoError(RuntimeError):
+    """A document's video could not be used (raised with on_video_error=raise)."""
+
+
+@dataclass
+class PreparedVideo:
+    features: torch.Tensor  # (1, tokens, D)
+    record: dict
+    override: object  # RopeOverride for this request's visual token count
+
+
+class LvuExt(lmms):
+    is_simple = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        args = parse_model_args(**kwargs)  # every arg checked before any weight is loaded
+        self.args = args
+        self.rope_settings = self._rope_settings(args, None)
+        self.pooling_settings = self._pooling_settings(args)
+
+        from accelerate import Accelerator
+        from transformers import AutoConfig, AutoProcessor
+        import transformers
+
+        pretrained = self._resolve_pretrained(args.pretrained)
+        config = AutoConfig.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
+        self.family: Family = detect_family(config)
+        if args.visual_window is None:
+            self.rope_settings = self._rope_settings(args, self.family.visual_window)
+        check_checkpoint_rope(config.text_config, self.rope_settings.variant)
+        self.pooling_settings.validate_for_grid(self.family.model_type, grid_side(config))
+
+        accelerator = Accelerator()
+        self.accelerator = accelerator
+        self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
+        if args.device_map == "auto":
+            device_map, device = "auto", None
+        else:
+            device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if accelerator.num_processes > 1 and torch.cuda.is_available():
+                device = f"cuda:{accelerator.local_process_index}"
+            device_map = args.device_map or device
+        dtype = "auto" if args.dtype == "auto" else DTYPES[args.dtype]
+
+        model_cls = getattr(transformers, self.family.model_class)
+        self._model = model_cls.from_pretrained(
+            pretrained,
+            revision=args.revision,
+            dtype=dtype,
+            device_map=device_map,
+            attn_implementation=args.attn_implementation,
+            trust_remote_code=args.trust_remote_code,
+            use_safetensors=None,  # prefer safetensors, fall back to .bin only when that is all there is
+        ).eval()
+        self.processor = AutoProcessor.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
+        self.tokenizer = self.processor.tokenizer
+        self._device = self._model.get_input_embeddings().weight.device
+        self.native_stride = native_stride(config, self.family)
+        self.recorder = RequestRecorder(args.record_path or default_record_path(self.rank, self.world_size), self.rank, self.world_size)
+        self._short_warned = False
+        self._feature_cache: tuple | None = None
+        eval_logger.info(
+            f"lvu_ext: {args.pretrained} ({self.family.model_type}) on {self._device}, rope_ext={self.rope_settings.variant} "
+            f"(L_train={self.rope_settings.visual_window}), pooling={describe_pooling(self.pooling_settings)}, "
+            f"rank {self.rank}/{self.world_size}"
+        )
+
+    # ---- construction helpers -------------------------------------------------
+    @staticmethod
+    def _resolve_pretrained(name: str) -> str:
+        from lmms_eval_plugin.tiny_models import TINY_NAMES, ensure_tiny_checkpoint
+
+        if name in TINY_NAMES:
+            eval_logger.warning(f"lvu_ext: {name} is a tiny RANDOM model: its answers and scores are meaningless (pipeline check only)")
+            return str(ensure_tiny_checkpoint(name))
+        return name
+
+    @staticmethod
+    def _rope_settings(args, default_window: int | None) -> RopeSettings:
+        window = args.visual_window or default_window or 1
+        try:
+            return RopeSettings(
+                variant=args.rope_ext, visual_window=window, factor=args.rope_factor,
+                alpha=args.rope_alpha, beta=args.rope_beta, attn_scale=args.rope_attn_scale,
+            )
+        except ValueError as exc:
+            raise ModelArgError(f"lvu_ext: {exc}") from None
+
+    @staticmethod
+    def _pooling_settings(args) -> PoolingSettings:
+        try:
+            return PoolingSettings(
+                mode=args.pooling, group=args.pp_group, high_stride=args.pp_high_stride,
+                low_stride=args.pp_low_stride, uniform_stride=args.pool_stride,
+            )
+        except ValueError as exc:
+            raise ModelArgError(f"lvu_ext: {exc}") from None
+
+    # ---- lmms-eval plumbing -----------------------------------------------------
+    @property
+    def model(self):
+        return self._model
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def batch_size(self):
+        return 1
+
+    @property
+    def eot_token_id(self):
+        return self.tokenizer.eos_token_id
+
+    def _doc(self, task, split, doc_id):
+        return self.task_dict[task][split][doc_id]
+
+    # ---- one video ---------------------------------------------------------------
+    def _prepare_video(self, request: Instance, doc_to_visual, doc_id, task, split, gen_overrides: dict) -> PreparedVideo:
+        plan = frame_plan_for(request, gen_overrides, self.args)
+        key = (task, split, doc_id, plan)
+        if self._feature_cache is not None and self._feature_cache[0] == key:
+            return self._feature_cache[1]
+        record = {"task": task, "doc_id": doc_id, "frame_plan": plan.describe()}
+        try:
+            visuals = doc_to_visual(self._doc(task, split, doc_id))
+        except (Exception, SystemExit) as exc:  # harness utils call sys.exit on a missing video
+            raise VideoError(str(exc), "the task could not locate the video") from None
+        paths = [v for v in (visuals or []) if isinstance(v, str)]
+        if len(paths) != 1:
+            raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
+        video = load_video(paths[0], plan)
+        if video.short:
+            if not self._short_warned:
+                eval_logger.warning(
+                    f"lvu_ext: {task} doc {doc_id}: {paths[0]} has {video.total_frames} frames, fewer than the "
+                    f"{video.requested} requested; using all of them (said once per run; see frames_sampled per request)"
+                )
+                self._short_warned = True
+        strides = frame_strides(len(video.indices), self.pooling_settings, self.native_stride)
+        n_visual = visual_token_count(
+            self.family.model_type, len(video.indices), self.pooling_settings, grid_side(self.model.config), self.native_stride
+        )
+        try:
+            with torch.inference_mode():
+                features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
+        except torch.OutOfMemoryError:
+            raise RuntimeError(self._oom_message(len(video.indices), n_visual)) from None
+        assert features.shape[1] == n_visual, (features.shape, n_visual)
+        override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
+        record.update(
+            video=paths[0], frames_requested=video.requested, frames_sampled=len(video.indices),
+            video_total_frames=video.total_frames, decoder=video.backend, visual_tokens=n_visual,
+            rope_ext=self.rope_settings.variant, s=round(override.s, 6), rope_applied=override.inv_freq is not None,
+            attention_scaling=round(override.attention_scaling, 6), visual_window=self.rope_settings.visual_window,
+            pooling=self.pooling_settings.mode, pooling_settings=describe_pooling(self.pooling_settings),
+        )
+        prepared = PreparedVideo(features, record, override)
+        self._feature_cache = (key, prepared)
+        return prepared
+
+    def _oom_message(self, frames: int, tokens: int) -> str:
+        return (
+            f"lvu_ext: out of memory with {frames} frames = {tokens} visual tokens "
+            f"(pooling={describe_pooling(self.pooling_settings)}, vision_batch={self.args.vision_batch}). Try pooling=progressive "
+            f"(default, ~3x fewer tokens), fewer frames (num_frames / a smaller _lvu_f* task), or a smaller vision_batch."
+        )
+
+    def _input_ids(self, prompt_text: str, n_visual: int) -> list[int]:
+        ids = self.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        return expand_video_token(ids, self.model.config.video_token_id, n_visual)
+
+    def _video_failed(self, task, doc_id, exc: VideoError) -> None:
+        message = f"lvu_ext: {task} doc {doc_id}: {exc.reason}: {exc.path}"
+        if self.args.on_video_error == "raise":
+            raise DocumentVideoError(message + " (on_video_error=raise)") from None
+        eval_logger.error(message + " -> recorded as failed (empty answer), continuing")
+        self.recorder.write({"task": task, "doc_id": doc_id, "status": "failed", "video": exc.path, "error": exc.reason})
+
+    def _summarise_failures(self) -> None:
+        failures = self.recorder.failures
+        if failures:
+            first = ", ".join(f"{f['task']}#{f['doc_id']}" for f in failures[:5])
+            eval_logger.warning(f"lvu_ext: {len(failures)} document(s) failed on their video (first: {first}); they score as wrong answers")
+
+    # ---- requests ----------------------------------------------------------------
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        results = []
+        for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext generate"):
+            context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
+            generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
+            try:
+                prepared = self._prepare_video(request, doc_to_visual, doc_id, task, split, overrides)
+            except VideoError as exc:
+                self._video_failed(task, doc_id, exc)
+                results.append("")
+                continue
+            results.append(self._generate_one(context, prepared, generate_kwargs, until))
+        self._summarise_failures()
+        return results
+
+    def _generate_one(self, context: str, prepared: PreparedVideo, generate_kwargs: dict, until: list[str]) -> str:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        n_visual = prepared.features.shape[1]
+        ids = torch.tensor([self._input_ids(build_prompt(self.processor, context), n_visual)], device=self.device)
+        try:
+            with torch.inference_mode(), rope_override(self.model, prepared.override):
+                out = self.model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
+                    pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id,
+                    **generate_kwargs,
+                )
+        except torch.OutOfMemoryError:
+            raise RuntimeError(self._oom_message(prepared.record["frames_sampled"], n_visual)) from None
+        new_tokens = out[0, ids.shape[1] :]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+        for stop in until:
+            if stop and stop in text:
+                text = text.split(stop)[0]
+        record = dict(prepared.record, status="ok", prompt_tokens=int(ids.shape[1]), new_tokens=int(new_tokens.numel()))
+        eval_logger.info("lvu_ext request: " + ", ".join(f"{k}={v}" for k, v in record.items() if k != "video"))
+        self.recorder.write(record)
+        return text
+
+    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        results = []
+        for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext loglikelihood"):
+            context, continuation, doc_to_visual, doc_id, task, split = request.args
+            if callable(continuation):
+                continuation = continuation(self._doc(task, split, doc_id))
+            try:
+                prepared = self._prepare_video(request, doc_to_visual, doc_id, task, split, {})
+            except VideoError as exc:
+                self._video_failed(task, doc_id, exc)
+                results.append((-math.inf, False))
+                continue
+            n_visual = prepared.features.shape[1]
+            prompt = build_prompt(self.processor, context)
+            context_ids = self._input_ids(prompt, n_visual)
+            full_ids = self._input_ids(prompt + str(continuation), n_visual)
+            cont_ids = full_ids[len(context_ids) :]
+            if not cont_ids or full_ids[: len(context_ids)] != context_ids:
+                raise ValueError(f"lvu_ext: {task} doc {doc_id}: continuation {continuation!r} does not tokenize after the prompt")
+            ids = torch.tensor([full_ids], device=self.device)
+            with torch.inference_mode(), rope_override(self.model, prepared.override):
+                logits = self.model(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
+                    logits_to_keep=len(cont_ids) + 1,  # only the positions that predict the continuation
+                    use_cache=False,
+                ).logits[0, :-1].float()
+            target = torch.tensor(cont_ids, device=logits.device)
+            logprobs = torch.log_softmax(logits, dim=-1)
+            total = float(logprobs.gather(-1, target[:, None]).sum())
+            greedy = bool((logits.argmax(-1) == target).all())
+            self.recorder.write(dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids)))
+            results.append((total, greedy))
+        self._summarise_failures()
+        return results
+
+    def generate_until_multi_round(self, requests) -> list[str]:
+        raise NotImplementedError(
+            "lvu_ext answers one question per video (generate_until, loglikelihood); multi-round tasks are not supported"
+        )

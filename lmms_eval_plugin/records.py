@@ -1,0 +1,47 @@
+"""Per-request records: what the method did for each document.
+
+lmms-eval's samples file has no room for extra per-sample fields, so lvu_ext writes a
+JSONL beside the results (`<output_path>/lvu_ext_requests[_rankN].jsonl`) and logs the
+same line. `record_path` overrides the location.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _cli_output_path(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--output_path" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--output_path="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def default_record_path(rank: int, world_size: int, argv: list[str] | None = None) -> str | None:
+    out = _cli_output_path(sys.argv if argv is None else argv)
+    if not out:
+        return None
+    suffix = f"_rank{rank}" if world_size > 1 else ""
+    return os.path.join(out, f"lvu_ext_requests{suffix}.jsonl")
+
+
+class RequestRecorder:
+    def __init__(self, path: str | None, rank: int = 0, world_size: int = 1):
+        if path and world_size > 1:
+            root, ext = os.path.splitext(path)
+            path = f"{root}_rank{rank}{ext or '.jsonl'}"
+        self.path = path
+        self.failures: list[dict] = []
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        if record.get("status") == "failed":
+            self.failures.append(record)
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -1,0 +1,121 @@
+"""Frame sampling and decoding (METHOD.md section 3).
+
+decord is tried first (what lmms-eval's own HF models use), PyAV is the fallback for
+files decord cannot open. Every failure is raised as `VideoError` naming the file and
+the reason, so the caller can name the document too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class VideoError(Exception):
+    """A video could not be used: missing, unreadable, or without decodable frames."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{reason}: {path}")
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How many frames one request wants: `num_frames` uniform frames, or one frame
+    every 1/fps seconds capped at `max_frames` (then uniform `max_frames` frames)."""
+
+    num_frames: int | None = 32
+    fps: float | None = None
+    max_frames: int | None = None
+
+    def describe(self) -> str:
+        if self.fps is not None:
+            return f"{self.fps:g} fps" + (f" (max {self.max_frames})" if self.max_frames else "")
+        return f"{self.num_frames} uniform"
+
+
+@dataclass
+class SampledVideo:
+    frames: np.ndarray  # (F, H, W, 3) uint8
+    indices: list[int]
+    total_frames: int
+    avg_fps: float
+    requested: int  # frames the plan asked for on this video
+    backend: str
+
+    @property
+    def short(self) -> bool:
+        """Fewer frames exist than were requested."""
+        return len(self.indices) < self.requested
+
+
+def uniform_indices(total_frames: int, n: int) -> np.ndarray:
+    """`n` evenly spaced indices over the whole video, as numpy linspace (lmms-eval's
+    convention). A video with fewer frames than `n` yields each frame once."""
+    if total_frames <= 0:
+        return np.zeros(0, dtype=int)
+    if n >= total_frames:
+        return np.arange(total_frames, dtype=int)
+    return np.linspace(0, total_frames - 1, n, dtype=int)
+
+
+def plan_indices(plan: FramePlan, total_frames: int, avg_fps: float) -> tuple[np.ndarray, int]:
+    """Frame indices for `plan` and the number of frames it asked for."""
+    if plan.fps is None:
+        return uniform_indices(total_frames, plan.num_frames), plan.num_frames
+    step = avg_fps / plan.fps if avg_fps > 0 else 1.0
+    wanted = max(1, int(np.ceil(total_frames / max(step, 1e-9)))) if total_frames > 0 else 0
+    if plan.max_frames and wanted > plan.max_frames:
+        return uniform_indices(total_frames, plan.max_frames), plan.max_frames
+    idx = np.unique(np.minimum(np.round(np.arange(wanted) * step), total_frames - 1).astype(int))
+    return idx, wanted
+
+
+def _decode_decord(path: str, plan: FramePlan):
+    from decord import VideoReader, cpu
+
+    vr = VideoReader(path, ctx=cpu(0), num_threads=1)
+    total, fps = len(vr), float(vr.get_avg_fps() or 0.0)
+    idx, requested = plan_indices(plan, total, fps)
+    if len(idx) == 0:
+        return np.zeros((0, 1, 1, 3), np.uint8), idx, total, fps, requested
+    return vr.get_batch(idx.tolist()).asnumpy(), idx, total, fps, requested
+
+
+def _decode_pyav(path: str, plan: FramePlan):
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 0.0)
+        # Container frame counts are unreliable (VFR, missing headers): count by decoding.
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    total = len(frames)
+    idx, requested = plan_indices(plan, total, fps)
+    if len(idx) == 0:
+        return np.zeros((0, 1, 1, 3), np.uint8), idx, total, fps, requested
+    return np.stack([frames[i] for i in idx]), idx, total, fps, requested
+
+
+def load_video(path: str, plan: FramePlan) -> SampledVideo:
+    if not isinstance(path, str) or not path:
+        raise VideoError(str(path), "no video path given")
+    if not os.path.exists(path):
+        raise VideoError(path, "video file not found")
+    if os.path.getsize(path) == 0:
+        raise VideoError(path, "video file is empty (0 bytes)")
+    errors = []
+    for backend, decode in (("decord", _decode_decord), ("pyav", _decode_pyav)):
+        try:
+            frames, idx, total, fps, requested = decode(path, plan)
+        except Exception as exc:  # decoder-specific exception types; try the next backend
+            errors.append(f"{backend}: {type(exc).__name__}: {exc}")
+            continue
+        if len(idx) == 0:
+            errors.append(f"{backend}: zero decodable frames")
+            continue
+        return SampledVideo(frames, [int(i) for i in idx], total, fps, requested, backend)
+    raise VideoError(path, "unreadable or corrupt video (" + "; ".join(errors) + ")")
