@@ -21,12 +21,11 @@ def _cli_output_path(argv: list[str]) -> str | None:
     return None
 
 
-def default_record_path(rank: int, world_size: int, argv: list[str] | None = None) -> str | None:
+def default_record_path(argv: list[str] | None = None) -> str | None:
+    """`<--output_path>/lvu_ext_requests.jsonl` when run by the lmms-eval CLI (the
+    recorder adds `_rankN` under data parallel)."""
     out = _cli_output_path(sys.argv if argv is None else argv)
-    if not out:
-        return None
-    suffix = f"_rank{rank}" if world_size > 1 else ""
-    return os.path.join(out, f"lvu_ext_requests{suffix}.jsonl")
+    return os.path.join(out, "lvu_ext_requests.jsonl") if out else None
 
 
 class RequestRecorder:

@@ -70,7 +70,10 @@ class LvuExt(lmms):
         if args.visual_window is None:
             self.rope_settings = self._rope_settings(args, self.family.visual_window)
         check_checkpoint_rope(config.text_config, self.rope_settings.variant)
-        self.pooling_settings.validate_for_grid(self.family.model_type, grid_side(config))
+        try:
+            self.pooling_settings.validate_for_grid(self.family.model_type, grid_side(config))
+        except ValueError as exc:
+            raise ModelArgError(f"lvu_ext: {exc}") from None
 
         accelerator = Accelerator()
         self.accelerator = accelerator
@@ -98,7 +101,7 @@ class LvuExt(lmms):
         self.tokenizer = self.processor.tokenizer
         self._device = self._model.get_input_embeddings().weight.device
         self.native_stride = native_stride(config, self.family)
-        self.recorder = RequestRecorder(args.record_path or default_record_path(self.rank, self.world_size), self.rank, self.world_size)
+        self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
         self._short_warned = False
         self._feature_cache: tuple | None = None
         eval_logger.info(

@@ -1,0 +1,71 @@
+"""With the method off, lvu_ext answers exactly what transformers' own processor +
+`model.generate` (and a direct forward pass) give for the same frames and prompt."""
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from decord import VideoReader, cpu
+from transformers import AutoProcessor
+
+from conftest import FAMILIES, make_lm, make_request
+
+CONTEXT = "What happens in the video?\nA. left\nB. right\nAnswer with the option's letter from the given choices directly."
+CLASSES = {"llava_onevision": "LlavaOnevisionForConditionalGeneration", "llava_next_video": "LlavaNextVideoForConditionalGeneration"}
+
+
+def oracle_inputs(checkpoint, video_path, num_frames, text_suffix=""):
+    processor = AutoProcessor.from_pretrained(checkpoint)
+    vr = VideoReader(str(video_path), ctx=cpu(0))
+    frames = vr.get_batch(np.linspace(0, len(vr) - 1, num_frames, dtype=int).tolist()).asnumpy()
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CONTEXT}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=prompt + text_suffix, videos=[frames], return_tensors="pt")
+    return processor, prompt, inputs
+
+
+def load_oracle_model(family, checkpoint):
+    return getattr(transformers, CLASSES[family]).from_pretrained(checkpoint).eval()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_token_for_token(family, tiny_checkpoints, sample_video):
+    ckpt = tiny_checkpoints[family]
+    lm = make_lm(ckpt, num_frames=12, vision_batch=5)  # chunked vision tower must not change anything
+    answer = lm.generate_until([make_request(lm, str(sample_video), CONTEXT, {"max_new_tokens": 24, "temperature": 0})])[0]
+
+    processor, _, inputs = oracle_inputs(ckpt, sample_video, 12)
+    model = load_oracle_model(family, ckpt)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
+    new_tokens = out[0, inputs["input_ids"].shape[1] :]
+    assert new_tokens.numel() >= 20, "oracle stopped early; the comparison would be too weak"
+    expected = processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
+    assert answer == expected
+    # token for token: the answer re-encodes to the oracle's tokens
+    ours = processor.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    theirs = processor.tokenizer(expected, add_special_tokens=False)["input_ids"]
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loglikelihood_matches_forward_pass(family, tiny_checkpoints, sample_video):
+    ckpt = tiny_checkpoints[family]
+    lm = make_lm(ckpt, num_frames=8)
+    continuation = " B. right"
+    (logprob, greedy), = lm.loglikelihood(
+        [make_request(lm, str(sample_video), CONTEXT, request_type="loglikelihood", continuation=continuation)]
+    )
+
+    processor, prompt, full = oracle_inputs(ckpt, sample_video, 8, text_suffix=continuation)
+    _, _, ctx = oracle_inputs(ckpt, sample_video, 8)
+    model = load_oracle_model(family, ckpt)
+    with torch.inference_mode():
+        logits = model(**full).logits[0].float()
+    n_ctx = ctx["input_ids"].shape[1]
+    targets = full["input_ids"][0, n_ctx:]
+    logprobs = torch.log_softmax(logits[n_ctx - 1 : -1], dim=-1)
+    expected = float(logprobs.gather(-1, targets[:, None]).sum())
+    assert len(targets) >= 2
+    assert logprob == pytest.approx(expected, abs=1e-4)
+    assert greedy == bool((logits[n_ctx - 1 : -1].argmax(-1) == targets).all())
