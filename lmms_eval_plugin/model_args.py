@@ -47,6 +47,13 @@ def _float_or_auto(value):
     return float(value)
 
 
+def _nonempty(value):
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected auto, off or a directory")
+    return text
+
+
 def _choice(*allowed):
     def convert(value):
         text = str(value).strip()
@@ -89,6 +96,7 @@ class LvuArgs:
     vision_batch: int = 16
     on_video_error: str = "continue"
     record_path: str | None = None
+    resume_journal: str = AUTO  # auto: follow --use_cache; off; or a directory
 
 
 _CONVERTERS = {
@@ -117,6 +125,7 @@ _CONVERTERS = {
     "vision_batch": _int,
     "on_video_error": _choice("continue", "raise"),
     "record_path": _opt(str),
+    "resume_journal": _nonempty,
 }
 
 # Passed by lmms-eval itself to every model; accepted and ignored where meaningless.

@@ -11,14 +11,11 @@ import json
 import os
 import sys
 
+from lmms_eval_plugin.argv import flag_value
+
 
 def _cli_output_path(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == "--output_path" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--output_path="):
-            return arg.split("=", 1)[1]
-    return None
+    return flag_value(argv, "--output_path")
 
 
 def default_record_path(argv: list[str] | None = None) -> str | None:

@@ -3,6 +3,11 @@
 decord is tried first (what lmms-eval's own HF models use), PyAV is the fallback for
 files decord cannot open. Every failure is raised as `VideoError` naming the file and
 the reason, so the caller can name the document too.
+
+Frames are sampled by index over the decoded frames (as lmms-eval's own models do). For a
+variable-frame-rate video that is uniform in frames, not in time; `fps` plans use the
+container's average frame rate. A decode error part way through fails the whole video
+(no silent answer from half a video).
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+
+
+class NoFrames(Exception):
+    """The file opened but holds no decodable video frame (no video stream, or empty)."""
 
 
 class VideoError(Exception):
@@ -81,7 +90,7 @@ def _decode_decord(path: str, plan: FramePlan):
     total, fps = len(vr), float(vr.get_avg_fps() or 0.0)
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
-        return np.zeros((0, 1, 1, 3), np.uint8), idx, total, fps, requested
+        raise NoFrames("zero decodable frames")
     return vr.get_batch(idx.tolist()).asnumpy(), idx, total, fps, requested
 
 
@@ -89,6 +98,8 @@ def _decode_pyav(path: str, plan: FramePlan):
     import av
 
     with av.open(path) as container:
+        if not container.streams.video:
+            raise NoFrames("no video stream")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 0.0)
         # Container frame counts are unreliable (VFR, missing headers): count by decoding.
@@ -96,7 +107,7 @@ def _decode_pyav(path: str, plan: FramePlan):
     total = len(frames)
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
-        return np.zeros((0, 1, 1, 3), np.uint8), idx, total, fps, requested
+        raise NoFrames("zero decodable frames")
     return np.stack([frames[i] for i in idx]), idx, total, fps, requested
 
 
@@ -107,15 +118,17 @@ def load_video(path: str, plan: FramePlan) -> SampledVideo:
         raise VideoError(path, "video file not found")
     if os.path.getsize(path) == 0:
         raise VideoError(path, "video file is empty (0 bytes)")
-    errors = []
+    errors, empty = [], False
     for backend, decode in (("decord", _decode_decord), ("pyav", _decode_pyav)):
         try:
             frames, idx, total, fps, requested = decode(path, plan)
-        except Exception as exc:  # decoder-specific exception types; try the next backend
-            errors.append(f"{backend}: {type(exc).__name__}: {exc}")
+        except NoFrames as exc:
+            errors.append(f"{backend}: {exc}")
+            empty = True
             continue
-        if len(idx) == 0:
-            errors.append(f"{backend}: zero decodable frames")
+        except Exception as exc:  # decoder-specific exception types; try the next backend
+            errors.append(f"{backend}: {type(exc).__name__}: {str(exc).strip()[:300]}")
             continue
         return SampledVideo(frames, [int(i) for i in idx], total, fps, requested, backend)
-    raise VideoError(path, "unreadable or corrupt video (" + "; ".join(errors) + ")")
+    reason = "no decodable video frames" if empty else "unreadable or corrupt video"
+    raise VideoError(path, f"{reason} (" + "; ".join(errors) + ")")

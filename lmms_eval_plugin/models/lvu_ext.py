@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+import sys
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import torch
 from loguru import logger as eval_logger
@@ -17,7 +19,9 @@ from tqdm import tqdm
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
+from lmms_eval_plugin.errors import DocumentVideoError, FatalRunError, ModelArgExit, OutOfMemoryRunError, is_out_of_memory
 from lmms_eval_plugin.families import Family, detect_family, grid_side, native_stride
+from lmms_eval_plugin.journal import ResumeJournal, journal_dir, model_fingerprint, request_key
 from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visual_token_count
 from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
@@ -37,10 +41,6 @@ def describe_pooling(p: PoolingSettings) -> str:
 
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-
-
-class DocumentVideoError(RuntimeError):
-    """A document's video could not be used (raised with on_video_error=raise)."""
 
 
 @dataclass
@@ -104,13 +104,36 @@ class LvuExt(lmms):
         self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
         self._short_warned = False
         self._feature_cache: tuple | None = None
+        self.journal, self._fingerprint = self._open_journal(args)
         eval_logger.info(
             f"lvu_ext: {args.pretrained} ({self.family.model_type}) on {self._device}, rope_ext={self.rope_settings.variant} "
             f"(L_train={self.rope_settings.visual_window}), pooling={describe_pooling(self.pooling_settings)}, "
             f"rank {self.rank}/{self.world_size}"
         )
 
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
+        # The harness's way in (--model_args): it would swallow a ValueError and exit 0.
+        try:
+            return super().create_from_arg_string(arg_string, additional_config)
+        except ModelArgError as exc:
+            raise ModelArgExit(str(exc)) from None
+        except Exception as exc:  # a missing checkpoint, an unsupported architecture, ...
+            eval_logger.exception("lvu_ext: the model could not be built")
+            raise FatalRunError(f"lvu_ext: the model could not be built: {type(exc).__name__}: {exc}") from None
+
     # ---- construction helpers -------------------------------------------------
+    def _open_journal(self, args):
+        directory = journal_dir(args.resume_journal, sys.argv)
+        # Settings that cannot change an answer stay out, so a resumed run may change them.
+        settings = {k: v for k, v in asdict(args).items() if k not in ("record_path", "on_video_error", "resume_journal", "vision_batch")}
+        fingerprint = model_fingerprint(settings)
+        if directory is None:
+            return None, fingerprint
+        journal = ResumeJournal(directory, self.rank)
+        eval_logger.info(f"lvu_ext: resume journal {journal.path} ({len(journal.entries)} answers on record)")
+        return journal, fingerprint
+
     @staticmethod
     def _resolve_pretrained(name: str) -> str:
         from lmms_eval_plugin.tiny_models import TINY_NAMES, ensure_tiny_checkpoint
@@ -162,16 +185,16 @@ class LvuExt(lmms):
         return self.task_dict[task][split][doc_id]
 
     # ---- one video ---------------------------------------------------------------
-    def _prepare_video(self, request: Instance, doc_to_visual, doc_id, task, split, gen_overrides: dict) -> PreparedVideo:
-        plan = frame_plan_for(request, gen_overrides, self.args)
+    def _prepare_video(self, plan, doc_to_visual, doc_id, task, split) -> PreparedVideo:
         key = (task, split, doc_id, plan)
         if self._feature_cache is not None and self._feature_cache[0] == key:
             return self._feature_cache[1]
         record = {"task": task, "doc_id": doc_id, "frame_plan": plan.describe()}
         try:
             visuals = doc_to_visual(self._doc(task, split, doc_id))
-        except (Exception, SystemExit) as exc:  # harness utils call sys.exit on a missing video
-            raise VideoError(str(exc), "the task could not locate the video") from None
+        except (Exception, SystemExit) as exc:  # harness utils (e.g. MLVU's) call sys.exit on a missing video
+            detail = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+            raise VideoError(detail, "the task's doc_to_visual could not locate the video") from None
         paths = [v for v in (visuals or []) if isinstance(v, str)]
         if len(paths) != 1:
             raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
@@ -187,11 +210,8 @@ class LvuExt(lmms):
         n_visual = visual_token_count(
             self.family.model_type, len(video.indices), self.pooling_settings, grid_side(self.model.config), self.native_stride
         )
-        try:
-            with torch.inference_mode():
-                features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
-        except torch.OutOfMemoryError:
-            raise RuntimeError(self._oom_message(len(video.indices), n_visual)) from None
+        with self._oom_guard(task, doc_id, "in the vision tower", len(video.indices), n_visual), torch.inference_mode():
+            features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
         assert features.shape[1] == n_visual, (features.shape, n_visual)
         override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
         record.update(
@@ -205,11 +225,35 @@ class LvuExt(lmms):
         self._feature_cache = (key, prepared)
         return prepared
 
-    def _oom_message(self, frames: int, tokens: int) -> str:
+    @contextmanager
+    def _oom_guard(self, task, doc_id, stage: str, frames: int, tokens: int):
+        try:
+            yield
+        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(exc):
+                raise
+            message = f"lvu_ext: {task} doc {doc_id}: " + self._oom_message(frames, tokens, stage)
+            eval_logger.error(message)
+            raise OutOfMemoryRunError(message) from None
+
+    def _oom_message(self, frames: int, tokens: int, stage: str = "") -> str:
+        def tokens_for(n: int, pooling: PoolingSettings) -> int:
+            return visual_token_count(self.family.model_type, n, pooling, grid_side(self.model.config), self.native_stride)
+
+        fits = []
+        if self.pooling_settings.mode != "progressive":
+            fits.append(f"pooling=progressive ({tokens_for(frames, PoolingSettings('progressive'))} visual tokens at {frames} frames)")
+        if frames > 1:
+            fits.append(f"num_frames={frames // 2} or a smaller *_lvu_f* task ({tokens_for(frames // 2, self.pooling_settings)} visual tokens)")
+        if "vision" in stage and self.args.vision_batch > 1:
+            fits.append(f"vision_batch={self.args.vision_batch // 2} (frames per vision-tower chunk)")
+        if self.model.dtype == torch.float32:
+            fits.append("dtype=bfloat16")
+        where = f" {stage}" if stage else ""
         return (
-            f"lvu_ext: out of memory with {frames} frames = {tokens} visual tokens "
-            f"(pooling={describe_pooling(self.pooling_settings)}, vision_batch={self.args.vision_batch}). Try pooling=progressive "
-            f"(default, ~3x fewer tokens), fewer frames (num_frames / a smaller _lvu_f* task), or a smaller vision_batch."
+            f"out of memory{where} with {frames} frames = {tokens} visual tokens "
+            f"(pooling={describe_pooling(self.pooling_settings)}, vision_batch={self.args.vision_batch}). "
+            f"Settings that need less memory: {'; '.join(fits) or 'a larger device'}."
         )
 
     def _input_ids(self, prompt_text: str, n_visual: int) -> list[int]:
@@ -218,10 +262,12 @@ class LvuExt(lmms):
 
     def _video_failed(self, task, doc_id, exc: VideoError) -> None:
         message = f"lvu_ext: {task} doc {doc_id}: {exc.reason}: {exc.path}"
-        if self.args.on_video_error == "raise":
-            raise DocumentVideoError(message + " (on_video_error=raise)") from None
-        eval_logger.error(message + " -> recorded as failed (empty answer), continuing")
         self.recorder.write({"task": task, "doc_id": doc_id, "status": "failed", "video": exc.path, "error": exc.reason})
+        if self.args.on_video_error == "raise":
+            message += " (on_video_error=raise stops the run)"
+            eval_logger.error(message)
+            raise DocumentVideoError(message) from None  # a SystemExit: lmms-eval would swallow an Exception and exit 0
+        eval_logger.error(message + " -> recorded as failed (empty answer, scored as wrong), continuing")
 
     def _summarise_failures(self) -> None:
         failures = self.recorder.failures
@@ -229,38 +275,75 @@ class LvuExt(lmms):
             first = ", ".join(f"{f['task']}#{f['doc_id']}" for f in failures[:5])
             eval_logger.warning(f"lvu_ext: {len(failures)} document(s) failed on their video (first: {first}); they score as wrong answers")
 
+    # ---- resume journal --------------------------------------------------------------
+    def _journal_key(self, request: Instance, request_type: str, content) -> str | None:
+        if self.journal is None:
+            return None
+        _, _, _, doc_id, task, _ = request.args
+        return request_key(request_type, task, doc_id, request.idx, content, self._fingerprint)
+
+    def _from_journal(self, key: str | None):
+        entry = self.journal.get(key) if key else None
+        if entry is None:
+            return None
+        self.recorder.write(dict(entry["record"], from_journal=True))
+        return entry["response"]
+
+    def _answered(self, key: str | None, response, record: dict) -> None:
+        self.recorder.write(record)
+        if key:
+            self.journal.add(key, response, record)
+
+    def _log_resumed(self, resumed: int, total: int, request_type: str) -> None:
+        if self.journal is not None:
+            eval_logger.info(
+                f"lvu_ext: {resumed} of {total} {request_type} requests answered from the resume journal {self.journal.path} "
+                f"(not recomputed)"
+            )
+
     # ---- requests ----------------------------------------------------------------
     def generate_until(self, requests: list[Instance]) -> list[str]:
-        results = []
+        results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext generate"):
             context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
             generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
+            plan = frame_plan_for(request, overrides, self.args)
+            # sampled answers are not journaled: the harness does not cache them either
+            content = [context, gen_kwargs, plan.describe()]
+            key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
+            answer = self._from_journal(key)
+            if answer is not None:
+                results.append(answer)
+                resumed += 1
+                continue
             try:
-                prepared = self._prepare_video(request, doc_to_visual, doc_id, task, split, overrides)
+                prepared = self._prepare_video(plan, doc_to_visual, doc_id, task, split)
             except VideoError as exc:
                 self._video_failed(task, doc_id, exc)
                 results.append("")
                 continue
-            results.append(self._generate_one(context, prepared, generate_kwargs, until))
+            text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
+            self._answered(key, text, record)
+            results.append(text)
+        self._log_resumed(resumed, len(requests), "generate_until")
         self._summarise_failures()
         return results
 
-    def _generate_one(self, context: str, prepared: PreparedVideo, generate_kwargs: dict, until: list[str]) -> str:
+    def _generate_one(self, task, doc_id, context: str, prepared: PreparedVideo, generate_kwargs: dict, until: list[str]):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         n_visual = prepared.features.shape[1]
         ids = torch.tensor([self._input_ids(build_prompt(self.processor, context), n_visual)], device=self.device)
-        try:
-            with torch.inference_mode(), rope_override(self.model, prepared.override):
-                out = self.model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
-                    pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id,
-                    **generate_kwargs,
-                )
-        except torch.OutOfMemoryError:
-            raise RuntimeError(self._oom_message(prepared.record["frames_sampled"], n_visual)) from None
+        frames = prepared.record["frames_sampled"]
+        with self._oom_guard(task, doc_id, "in generate", frames, n_visual), torch.inference_mode(), \
+                rope_override(self.model, prepared.override):
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
+                pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id,
+                **generate_kwargs,
+            )
         new_tokens = out[0, ids.shape[1] :]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
         for stop in until:
@@ -268,19 +351,25 @@ class LvuExt(lmms):
                 text = text.split(stop)[0]
         record = dict(prepared.record, status="ok", prompt_tokens=int(ids.shape[1]), new_tokens=int(new_tokens.numel()))
         eval_logger.info("lvu_ext request: " + ", ".join(f"{k}={v}" for k, v in record.items() if k != "video"))
-        self.recorder.write(record)
-        return text
+        return text, record
 
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        results = []
+        results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext loglikelihood"):
             context, continuation, doc_to_visual, doc_id, task, split = request.args
             if callable(continuation):
                 continuation = continuation(self._doc(task, split, doc_id))
+            plan = frame_plan_for(request, {}, self.args)
+            key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
+            answer = self._from_journal(key)
+            if answer is not None:
+                results.append(tuple(answer))
+                resumed += 1
+                continue
             try:
-                prepared = self._prepare_video(request, doc_to_visual, doc_id, task, split, {})
+                prepared = self._prepare_video(plan, doc_to_visual, doc_id, task, split)
             except VideoError as exc:
                 self._video_failed(task, doc_id, exc)
                 results.append((-math.inf, False))
@@ -293,7 +382,8 @@ class LvuExt(lmms):
             if not cont_ids or full_ids[: len(context_ids)] != context_ids:
                 raise ValueError(f"lvu_ext: {task} doc {doc_id}: continuation {continuation!r} does not tokenize after the prompt")
             ids = torch.tensor([full_ids], device=self.device)
-            with torch.inference_mode(), rope_override(self.model, prepared.override):
+            with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
+                    torch.inference_mode(), rope_override(self.model, prepared.override):
                 logits = self.model(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
@@ -305,8 +395,10 @@ class LvuExt(lmms):
             logprobs = torch.log_softmax(logits, dim=-1)
             total = float(logprobs.gather(-1, target[:, None]).sum())
             greedy = bool((logits.argmax(-1) == target).all())
-            self.recorder.write(dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids)))
+            record = dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids))
+            self._answered(key, [total, greedy], record)
             results.append((total, greedy))
+        self._log_resumed(resumed, len(requests), "loglikelihood")
         self._summarise_failures()
         return results
 
