@@ -1,0 +1,163 @@
+"""Read lmms-eval output folders into one record per (results file, recognised task)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmms_eval_plugin.report.benchmarks import Benchmark, benchmark_for_task
+from lmms_eval_plugin.report.runinfo import Frames, frames_of, model_label, parse_model_args, settings_label
+
+log = logging.getLogger("lvu_ext.report")
+
+RESULTS_SUFFIX = "_results.json"
+
+
+class NoResultsError(RuntimeError):
+    """No `*_results.json` under any of the given paths."""
+
+
+@dataclass
+class Record:
+    model: str
+    settings: str
+    frames: Frames
+    benchmark: Benchmark
+    task: str
+    scores: dict[str, float]  # column -> percent
+    date: str  # harness `date` (YYYYMMDD_HHMMSS), sortable
+    mtime: float
+    path: str
+    n_samples: int | None = None
+    limit: object = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def row_key(self):
+        return (self.model, self.settings, self.frames)
+
+
+def find_results(paths: list[str]) -> list[Path]:
+    found = []
+    for p in map(Path, paths):
+        if p.is_file() and p.name.endswith(RESULTS_SUFFIX):
+            found.append(p)
+        elif p.is_dir():
+            found.extend(sorted(p.rglob(f"*{RESULTS_SUFFIX}")))
+        elif not p.exists():
+            raise NoResultsError(f"{p}: no such file or folder")
+    if not found:
+        raise NoResultsError(
+            f"no lmms-eval results (*{RESULTS_SUFFIX}) under: {', '.join(paths)} (run lmms-eval with --output_path, and --log_samples for sub-scores)"
+        )
+    return found
+
+
+def _harness_value(task_results: dict, metric: str):
+    """`<metric>,<filter>`: the harness keys every metric by its filter ('none' here)."""
+    for key, value in task_results.items():
+        name, _, _filter = key.partition(",")
+        if name == metric and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _samples(results_path: Path, task: str, field_name: str) -> list[dict] | None:
+    prefix = results_path.name[: -len(RESULTS_SUFFIX)]
+    path = results_path.with_name(f"{prefix}_samples_{task}.jsonl")
+    if not path.is_file():
+        return None
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                value = json.loads(line).get(field_name)
+                if isinstance(value, dict):
+                    out.append(value)
+    return out
+
+
+def read_results(path: Path) -> list[Record]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("skipped %s: not readable JSON (%s)", path, exc)
+        return []
+    config = data.get("config") or {}
+    args = parse_model_args(config.get("model_args"))
+    model = model_label(str(config.get("model") or data.get("model_source") or "?"), args)
+    settings = settings_label(args)
+    # A group's own entry only repeats its subtasks, which are read one by one.
+    groups = {g for g, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
+    records = []
+    for task, task_results in (data.get("results") or {}).items():
+        bench = benchmark_for_task(task)
+        if bench is None:
+            if task not in groups:
+                log.info("skipped task %r in %s: not a benchmark this report knows", task, path)
+            continue
+        value = _harness_value(task_results, bench.metric)
+        if value is None:
+            log.warning("skipped task %r in %s: no %r value", task, path, bench.metric)
+            continue
+        task_config = (data.get("configs") or {}).get(task) or {}
+        rec = Record(
+            model=model,
+            settings=settings,
+            frames=frames_of(task_config.get("metadata"), args),
+            benchmark=bench,
+            task=task,
+            scores={bench.main: value * bench.scale},
+            date=str(data.get("date") or ""),
+            mtime=os.path.getmtime(path),
+            path=str(path),
+            n_samples=((data.get("n-samples") or {}).get(task) or {}).get("effective"),
+            limit=config.get("limit"),
+        )
+        if rec.limit is not None:
+            rec.notes.append(f"--limit {rec.limit}: {rec.n_samples} samples, not the whole benchmark")
+        _add_subscores(rec, path)
+        records.append(rec)
+    return records
+
+
+def _add_subscores(rec: Record, path: Path) -> None:
+    if len(rec.benchmark.columns) == 1:
+        return
+    samples = _samples(path, rec.task, rec.benchmark.samples_field)
+    if samples is None:
+        rec.notes.append("no samples file: sub-scores blank (run with --log_samples)")
+        return
+    rebuilt = rec.benchmark.rebuild(samples)
+    main = rec.benchmark.main
+    # The harness's own headline stays; a disagreeing rebuild means the samples file
+    # is not this run's (or the task changed its scoring), so its sub-scores are not used.
+    if main in rebuilt and abs(rebuilt[main] - rec.scores[main]) > 0.01:
+        rec.notes.append(f"samples give {main} {rebuilt[main]:.2f}, results JSON {rec.scores[main]:.2f}: sub-scores not used")
+        log.warning("%s %s: %s", path, rec.task, rec.notes[-1])
+        return
+    rec.scores.update({k: v for k, v in rebuilt.items() if k != main})
+
+
+def collect(paths: list[str]) -> list[Record]:
+    records = []
+    for path in find_results(paths):
+        records.extend(read_results(path))
+    return records
+
+
+def newest_per_setting(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """Several runs of one (model, settings, frames, benchmark): the newest wins, by the
+    harness's recorded date, then file time. Returns (kept, superseded)."""
+    best: dict[tuple, Record] = {}
+    superseded = []
+    for rec in sorted(records, key=lambda r: (r.date, r.mtime)):
+        key = rec.row_key + (rec.benchmark.key,)
+        if key in best:
+            superseded.append(best[key])
+            log.info("%s (%s) superseded by newer %s", best[key].path, best[key].task, rec.path)
+        best[key] = rec
+    return list(best.values()), superseded

@@ -1,0 +1,134 @@
+"""End to end: lmms-eval runs lvu_ext (two settings x two frame counts) and the dummy model
+on the local MLVU / Video-MME / LongVideoBench copies, then `lvu-ext report` over the output
+folders. Table cells are checked against the results JSONs (in percent) and the packaged
+reference file; plots must be readable PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from benchmark_fixtures import build_local_benchmark, read_outputs, run_lmms_eval
+
+from lmms_eval_plugin.report.benchmarks import BENCHMARKS, benchmark_for_task, column_header
+
+BENCHES = ("mlvu_dev", "videomme", "longvideobench_val_v")
+SETTINGS = {"out_native": "rope_ext=none,pooling=native", "out_vcwe": "rope_ext=vcwe,pooling=progressive"}
+MODEL = "lvu_ext (tiny-random-onevision)"
+
+
+def _run(local, out: Path, model: str, model_args: str | None, labels):
+    lb = local["mlvu_dev"]
+    tasks = [local[b].task_for(label) for b in BENCHES for label in labels]
+    args = ["--model", model, "--tasks", ",".join(tasks), "--include_path", lb.include_path_arg, "--output_path", str(out), "--log_samples"]
+    if model_args:
+        args[2:2] = ["--model_args", model_args]
+    proc = run_lmms_eval(args, env=lb.env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Error during evaluation" not in log, log[-3000:]
+    return read_outputs(out)[0]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report_e2e")
+    local = {b: build_local_benchmark(root, b, docs_per_category=1) for b in BENCHES}  # keeps the 3 CLI runs short
+    runs = {}  # folder -> (expected model, settings, results JSON)
+    for folder, settings in SETTINGS.items():
+        runs[folder] = (MODEL, settings, _run(local, root / folder, "lvu_ext", f"pretrained=tiny-random-onevision,{settings}", ("f32", "f64")))
+    runs["out_dummy"] = ("dummy", "default", _run(local, root / "out_dummy", "dummy", None, ("f32",)))
+
+    out = root / "report"
+    exe = Path(sys.executable).with_name("lvu-ext")
+    cmd = [str(exe) if exe.exists() else "lvu-ext", "report", *(str(root / f) for f in runs), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **local["mlvu_dev"].env}, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "report.csv", newline="", encoding="utf-8") as fh:
+        csv_rows = list(csv.DictReader(fh))
+    return {"root": root, "local": local, "runs": runs, "out": out, "csv": csv_rows, "md": (out / "report.md").read_text()}
+
+
+def _row(rows, model, settings, frames):
+    found = [r for r in rows if (r["Model"], r["Settings"], r["Frames"]) == (model, settings, frames)]
+    assert len(found) == 1, f"{(model, settings, frames)}: {len(found)} rows in {[(r['Model'], r['Settings'], r['Frames']) for r in rows]}"
+    return found[0]
+
+
+def _md_rows(md: str, section: str) -> list[dict]:
+    """The markdown table under `## section` as dicts (model cell keeps its [ref] tag)."""
+    lines = md.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0].strip().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    return [dict(zip(header, (c.strip() for c in line.strip().strip("|").split(" | ")))) for line in lines[2:]]
+
+
+def test_run_rows_hold_the_harness_numbers_in_percent(report):
+    md_rows = _md_rows(report["md"], "All metrics")
+    checked = 0
+    for model, settings, results in report["runs"].values():
+        for task, values in results["results"].items():
+            bench = benchmark_for_task(task)
+            frames = str(results["configs"][task]["metadata"]["lvu_num_frames"])
+            metric = {"mlvu_dev": "mlvu_percetion_score", "videomme": "videomme_perception_score", "longvideobench_val_v": "lvb_acc"}[bench.key]
+            percent = values[f"{metric},none"] * (100.0 if metric == "lvb_acc" else 1.0)
+            header = column_header(bench, bench.main)
+            assert float(_row(report["csv"], model, settings, frames)[header]) == pytest.approx(percent, abs=1e-4)
+            md = _row(md_rows, model, settings, frames)
+            assert md[header] == f"{percent:.1f}"
+            checked += 1
+    assert checked == 2 * 2 * 3 + 3  # lvu_ext: 2 settings x 2 frame counts x 3 benchmarks; dummy: 3
+
+
+def test_subscores_add_up_to_the_harness_headline(report):
+    """Sub-scores are recounted from the samples files; weighted by the fixture's docs per
+    group they must give back the harness's own headline (MLVU: plain mean of the types)."""
+    docs = {b: report["local"][b].docs for b in BENCHES}
+    vmme_n = {d: sum(doc["duration"] == d for doc in docs["videomme"]) for d in ("short", "medium", "long")}
+    lvb_n = {g: sum(doc["duration_group"] == g for doc in docs["longvideobench_val_v"]) for g in (15, 60, 600, 3600)}
+    for row in (r for r in report["csv"] if r["Reference"] == "no"):
+        cell = {h: float(v) for h, v in row.items() if v and h.split(" ")[0] in ("MLVU", "VideoMME", "LVB")}
+        mlvu = [cell[f"MLVU {c}"] for c in BENCHMARKS["mlvu_dev"].columns[1:]]
+        assert cell["MLVU M-Avg"] == pytest.approx(sum(mlvu) / 7, abs=1e-3)
+        vmme = sum(cell[f"VideoMME {d.capitalize()}"] * n for d, n in vmme_n.items()) / sum(vmme_n.values())
+        assert cell["VideoMME Overall"] == pytest.approx(vmme, abs=1e-3)
+        lvb_cols = dict(zip((15, 60, 600, 3600), BENCHMARKS["longvideobench_val_v"].columns[1:]))
+        lvb = sum(cell[f"LVB {lvb_cols[g]}"] * n for g, n in lvb_n.items()) / sum(lvb_n.values())
+        assert cell["LVB Overall"] == pytest.approx(lvb, abs=1e-3)
+
+
+def test_dummy_run_is_its_own_row(report):
+    runs = [(r["Model"], r["Settings"], r["Frames"]) for r in report["csv"] if r["Reference"] == "no"]
+    assert runs.count(("dummy", "default", "32")) == 1
+    assert sorted(set(runs) - {("dummy", "default", "32")}) == sorted((MODEL, s, f) for s in SETTINGS.values() for f in ("32", "64"))
+
+
+def test_reference_rows_match_the_data_file(report):
+    import lmms_eval_plugin
+
+    data = json.loads((Path(lmms_eval_plugin.__file__).parent / "data" / "reference_results.json").read_text())
+    refs = [r for r in report["csv"] if r["Reference"] == "yes"]
+    for ref in data["rows"]:
+        frames = str(ref["frames"])
+        row = _row(refs, ref["model"], ref["settings"], frames)
+        table_no = re.search(r"Table (\d)", ref["source"]).group(1)
+        assert table_no in re.findall(r"\b(\d)\b", row["Source"].split("Table", 1)[1]), (ref, row["Source"])
+        for column, value in ref["scores"].items():
+            assert float(row[column_header(BENCHMARKS[ref["benchmark"]], column)]) == pytest.approx(value)
+    assert "GPT-4o [ref]" in report["md"] and "LongVA-7B [ref]" in report["md"]
+
+
+def test_plots_are_readable_pngs(report):
+    import matplotlib.image as mpimg
+
+    names = ["accuracy_vs_frames.png"] + [f"accuracy_{b}.png" for b in BENCHES]
+    for name in names:
+        path = report["out"] / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        height, width = mpimg.imread(path).shape[:2]
+        assert height >= 300 and width >= 400, (name, height, width)
+        assert f"({name})" in report["md"]
