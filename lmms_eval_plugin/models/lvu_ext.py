@@ -301,6 +301,18 @@ class LvuExt(lmms):
                 f"(not recomputed)"
             )
 
+    def _journal_or_video(self, key, plan, doc_to_visual, doc_id, task, split):
+        """(answer on record, None) when resuming; else (None, prepared video), or (None, None)
+        when the video failed (already recorded and logged)."""
+        answer = self._from_journal(key)
+        if answer is not None:
+            return answer, None
+        try:
+            return None, self._prepare_video(plan, doc_to_visual, doc_id, task, split)
+        except VideoError as exc:
+            self._video_failed(task, doc_id, exc)
+            return None, None
+
     # ---- requests ----------------------------------------------------------------
     def generate_until(self, requests: list[Instance]) -> list[str]:
         results, resumed = [], 0
@@ -311,15 +323,12 @@ class LvuExt(lmms):
             # sampled answers are not journaled: the harness does not cache them either
             content = [context, gen_kwargs, plan.describe()]
             key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
-            answer = self._from_journal(key)
+            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
             if answer is not None:
                 results.append(answer)
                 resumed += 1
                 continue
-            try:
-                prepared = self._prepare_video(plan, doc_to_visual, doc_id, task, split)
-            except VideoError as exc:
-                self._video_failed(task, doc_id, exc)
+            if prepared is None:  # the video failed: an empty answer, scored as wrong
                 results.append("")
                 continue
             text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
@@ -363,15 +372,12 @@ class LvuExt(lmms):
                 continuation = continuation(self._doc(task, split, doc_id))
             plan = frame_plan_for(request, {}, self.args)
             key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
-            answer = self._from_journal(key)
+            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
             if answer is not None:
                 results.append(tuple(answer))
                 resumed += 1
                 continue
-            try:
-                prepared = self._prepare_video(plan, doc_to_visual, doc_id, task, split)
-            except VideoError as exc:
-                self._video_failed(task, doc_id, exc)
+            if prepared is None:  # the video failed: the continuation gets no probability
                 results.append((-math.inf, False))
                 continue
             n_visual = prepared.features.shape[1]

@@ -15,6 +15,19 @@ def _accuracy(items: list[dict], correct) -> float | None:
     return 100.0 * sum(1 for it in items if correct(it)) / len(items)
 
 
+def _groups_and_overall(samples: list[dict], groups, group_of, correct) -> dict[str, float]:
+    """Accuracy per (column, group value) and over all samples."""
+    out = {}
+    for column, group in groups:
+        acc = _accuracy([s for s in samples if group_of(s) == group], correct)
+        if acc is not None:
+            out[column] = acc
+    overall = _accuracy(samples, correct)
+    if overall is not None:
+        out["Overall"] = overall
+    return out
+
+
 def nothing(samples: list[dict]) -> dict[str, float]:
     return {}
 
@@ -43,15 +56,7 @@ def videomme(samples: list[dict]) -> dict[str, float]:
     def correct(s):
         return s.get("pred_answer") == s.get("answer")
 
-    out = {}
-    for column, duration in VIDEOMME_DURATIONS:
-        acc = _accuracy([s for s in samples if s.get("duration") == duration], correct)
-        if acc is not None:
-            out[column] = acc
-    overall = _accuracy(samples, correct)
-    if overall is not None:
-        out["Overall"] = overall
-    return out
+    return _groups_and_overall(samples, VIDEOMME_DURATIONS, lambda s: s.get("duration"), correct)
 
 
 def longvideobench(samples: list[dict]) -> dict[str, float]:
@@ -62,15 +67,7 @@ def longvideobench(samples: list[dict]) -> dict[str, float]:
         gold = s.get("answer")
         return s.get("parsed_pred") in gold if isinstance(gold, list) else s.get("parsed_pred") == gold
 
-    out = {}
-    for column, group in LVB_GROUPS:
-        acc = _accuracy([s for s in samples if _as_int(s.get("duration_group")) == group], correct)
-        if acc is not None:
-            out[column] = acc
-    overall = _accuracy(samples, correct)
-    if overall is not None:
-        out["Overall"] = overall
-    return out
+    return _groups_and_overall(samples, LVB_GROUPS, lambda s: _as_int(s.get("duration_group")), correct)
 
 
 def _as_int(value):
