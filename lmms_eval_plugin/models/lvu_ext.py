@@ -57,6 +57,8 @@ class LvuExt(lmms):
         super().__init__()
         args = parse_model_args(**kwargs)  # every arg checked before any weight is loaded
         self.args = args
+        # Validated now, before the checkpoint is touched; the family's default visual
+        # window is filled in once the config says which family this is.
         self.rope_settings = self._rope_settings(args, None)
         self.pooling_settings = self._pooling_settings(args)
 
