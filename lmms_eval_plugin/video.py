@@ -97,18 +97,23 @@ def _decode_decord(path: str, plan: FramePlan):
 def _decode_pyav(path: str, plan: FramePlan):
     import av
 
+    # Container frame counts are unreliable (VFR, missing headers), so frames are counted by
+    # decoding; a second pass converts only the sampled ones, never holding a whole long video.
     with av.open(path) as container:
         if not container.streams.video:
             raise NoFrames("no video stream")
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 0.0)
-        # Container frame counts are unreliable (VFR, missing headers): count by decoding.
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    total = len(frames)
+        total = sum(1 for _ in container.decode(stream))
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")
-    return np.stack([frames[i] for i in idx]), idx, total, fps, requested
+    wanted = set(idx.tolist())
+    with av.open(path) as container:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(container.streams.video[0])) if i in wanted]
+    if len(frames) != len(wanted):
+        raise NoFrames(f"decoded {len(frames)} of the {len(wanted)} sampled frames on the second pass")
+    return np.stack(frames), idx, total, fps, requested
 
 
 def load_video(path: str, plan: FramePlan) -> SampledVideo:
