@@ -153,6 +153,14 @@ def _nextvideo(tokenizer):
     return model, processor
 
 
+def pin_greedy_generation(model, tokenizer) -> None:
+    """Greedy defaults with this tokenizer's EOS/pad, so `generate` (stock or through
+    lvu_ext) behaves the same everywhere."""
+    model.generation_config.do_sample = False
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
 def build_tiny_checkpoint(family: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Build a random checkpoint of `family` from config and `save_pretrained` it to out_dir."""
     import torch
@@ -164,10 +172,7 @@ def build_tiny_checkpoint(family: str, out_dir: str | Path, seed: int = 0) -> Pa
     torch.manual_seed(seed)
     model, processor = builders[family](_build_tokenizer())
     model.eval()
-    # Pin greedy decoding defaults so `generate` behaves the same everywhere.
-    model.generation_config.do_sample = False
-    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    pin_greedy_generation(model, processor.tokenizer)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lmms_eval_plugin.tiny_models import pin_greedy_generation
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -102,13 +104,6 @@ def build_config_and_processor(arch: Arch):
     return config, processor
 
 
-def pin_generation(model, tokenizer) -> None:
-    """Greedy defaults with the bench tokenizer's EOS/pad, so stock generate and lvu_ext stop alike."""
-    model.generation_config.do_sample = False
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-
 def parameter_counts(config) -> dict[str, int]:
     """Parameters per part, counted on the meta device (nothing allocated)."""
     import torch
@@ -146,7 +141,7 @@ def save_checkpoint(arch_name: str, out_dir: Path, seed: int = 0) -> Path:
         config, processor = build_config_and_processor(ARCHS[arch_name])
         torch.manual_seed(seed)
         model = LlavaOnevisionForConditionalGeneration(config).eval()
-        pin_generation(model, processor.tokenizer)
+        pin_greedy_generation(model, processor.tokenizer)
         tmp.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
@@ -184,5 +179,5 @@ def build_on_device(config_dir: Path, device: str, dtype, seed: int = 0):
     finally:
         torch.set_default_dtype(previous)
     model.eval()
-    pin_generation(model, AutoTokenizer.from_pretrained(config_dir))
+    pin_greedy_generation(model, AutoTokenizer.from_pretrained(config_dir))
     return model

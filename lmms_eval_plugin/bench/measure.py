@@ -11,15 +11,20 @@ import torch
 GB = 1e9  # decimal GB, as GPUs are sold: "24 GB", "80 GB"
 
 
-def current_rss_bytes() -> int | None:
+def _proc_status_bytes(field: str) -> int | None:
+    """A memory field of /proc/self/status (reported in KiB); None where there is none."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def current_rss_bytes() -> int | None:
+    return _proc_status_bytes("VmRSS")
 
 
 def peak_rss_bytes() -> int:
@@ -39,14 +44,7 @@ def reset_peak_rss() -> bool:
 
 
 def hwm_rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return _proc_status_bytes("VmHWM")
 
 
 class MemoryProbe:
@@ -158,7 +156,9 @@ class FirstTokenTimer:
 
 def is_oom(exc: BaseException) -> bool:
     """Out of memory, whoever reported it (torch, Python, or lvu_ext's re-raised message)."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or type(exc).__name__ == "OutOfMemoryRunError":
+    from lmms_eval_plugin.errors import OutOfMemoryRunError, is_out_of_memory
+
+    if isinstance(exc, OutOfMemoryRunError) or is_out_of_memory(exc):
         return True
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text

@@ -23,6 +23,7 @@ import torch
 from lmms_eval_plugin.bench.cases import CONTEXT, LVU_CASES, STOCK
 from lmms_eval_plugin.bench.measure import FirstTokenTimer, MemoryProbe, is_oom
 
+# Not imported from lvu_ext: the stock case must not pay for importing lmms-eval.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 WARMUP_FRAMES = 2
 
