@@ -37,3 +37,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+class RequestFailedError(FatalRunError):
+    """Any other exception while answering one request (a generation kwarg `generate`
+    rejects, a prompt that cannot be tokenized, a device error)."""

@@ -28,6 +28,7 @@ from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
 from lmms_eval_plugin.patches.rope_window import rope_override
 from lmms_eval_plugin.prompting import build_prompt
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
+from lmms_eval_plugin.request_guard import guard_request
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.video import VideoError, load_video
 from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
@@ -320,22 +321,23 @@ class LvuExt(lmms):
         results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext generate"):
             context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
-            generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
-            plan = frame_plan_for(request, overrides, self.args)
-            # sampled answers are not journaled: the harness does not cache them either
-            content = [context, gen_kwargs, plan.describe()]
-            key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
-            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
-            if answer is not None:
-                results.append(answer)
-                resumed += 1
-                continue
-            if prepared is None:  # the video failed: an empty answer, scored as wrong
-                results.append("")
-                continue
-            text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
-            self._answered(key, text, record)
-            results.append(text)
+            with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+                generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
+                plan = frame_plan_for(request, overrides, self.args)
+                # sampled answers are not journaled: the harness does not cache them either
+                content = [context, gen_kwargs, plan.describe()]
+                key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
+                answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
+                if answer is not None:
+                    results.append(answer)
+                    resumed += 1
+                    continue
+                if prepared is None:  # the video failed: an empty answer, scored as wrong
+                    results.append("")
+                    continue
+                text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
+                self._answered(key, text, record)
+                results.append(text)
         self._log_resumed(resumed, len(requests), "generate_until")
         self._summarise_failures()
         return results
@@ -370,42 +372,43 @@ class LvuExt(lmms):
         results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext loglikelihood"):
             context, continuation, doc_to_visual, doc_id, task, split = request.args
-            if callable(continuation):
-                continuation = continuation(self._doc(task, split, doc_id))
-            plan = frame_plan_for(request, {}, self.args)
-            key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
-            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
-            if answer is not None:
-                results.append(tuple(answer))
-                resumed += 1
-                continue
-            if prepared is None:  # the video failed: the continuation gets no probability
-                results.append((-math.inf, False))
-                continue
-            n_visual = prepared.features.shape[1]
-            prompt = build_prompt(self.processor, context)
-            context_ids = self._input_ids(prompt, n_visual)
-            full_ids = self._input_ids(prompt + str(continuation), n_visual)
-            cont_ids = full_ids[len(context_ids) :]
-            if not cont_ids or full_ids[: len(context_ids)] != context_ids:
-                raise ValueError(f"lvu_ext: {task} doc {doc_id}: continuation {continuation!r} does not tokenize after the prompt")
-            ids = torch.tensor([full_ids], device=self.device)
-            with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
-                    torch.inference_mode(), rope_override(self.model, prepared.override):
-                logits = self.model(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
-                    logits_to_keep=len(cont_ids) + 1,  # only the positions that predict the continuation
-                    use_cache=False,
-                ).logits[0, :-1].float()
-            target = torch.tensor(cont_ids, device=logits.device)
-            logprobs = torch.log_softmax(logits, dim=-1)
-            total = float(logprobs.gather(-1, target[:, None]).sum())
-            greedy = bool((logits.argmax(-1) == target).all())
-            record = dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids))
-            self._answered(key, [total, greedy], record)
-            results.append((total, greedy))
+            with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+                if callable(continuation):
+                    continuation = continuation(self._doc(task, split, doc_id))
+                plan = frame_plan_for(request, {}, self.args)
+                key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
+                answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
+                if answer is not None:
+                    results.append(tuple(answer))
+                    resumed += 1
+                    continue
+                if prepared is None:  # the video failed: the continuation gets no probability
+                    results.append((-math.inf, False))
+                    continue
+                n_visual = prepared.features.shape[1]
+                prompt = build_prompt(self.processor, context)
+                context_ids = self._input_ids(prompt, n_visual)
+                full_ids = self._input_ids(prompt + str(continuation), n_visual)
+                cont_ids = full_ids[len(context_ids) :]
+                if not cont_ids or full_ids[: len(context_ids)] != context_ids:
+                    raise ValueError(f"continuation {continuation!r} does not tokenize after the prompt")
+                ids = torch.tensor([full_ids], device=self.device)
+                with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
+                        torch.inference_mode(), rope_override(self.model, prepared.override):
+                    logits = self.model(
+                        input_ids=ids,
+                        attention_mask=torch.ones_like(ids),
+                        mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
+                        logits_to_keep=len(cont_ids) + 1,  # only the positions that predict the continuation
+                        use_cache=False,
+                    ).logits[0, :-1].float()
+                target = torch.tensor(cont_ids, device=logits.device)
+                logprobs = torch.log_softmax(logits, dim=-1)
+                total = float(logprobs.gather(-1, target[:, None]).sum())
+                greedy = bool((logits.argmax(-1) == target).all())
+                record = dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids))
+                self._answered(key, [total, greedy], record)
+                results.append((total, greedy))
         self._log_resumed(resumed, len(requests), "loglikelihood")
         self._summarise_failures()
         return results
