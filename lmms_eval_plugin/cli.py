@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS = {
     "tasks-path": ("lmms_eval_plugin.paths", "Print the folder to pass to lmms-eval --include_path."),
     "report": ("lmms_eval_plugin.report.cli", "Tables and plots from lmms-eval output folders."),
+    "doctor": ("lmms_eval_plugin.doctor.cli", "Check the install: versions, known-bad combinations, decoders, GPU, tasks, video folders."),
     "bench": ("lmms_eval_plugin.bench.cli", "Side-by-side memory/speed benchmark (stock vs lvu_ext)."),
 }
 
