@@ -32,6 +32,7 @@ class RequestRecorder:
             path = f"{root}_rank{rank}{ext or '.jsonl'}"
         self.path = path
         self.failures: list[dict] = []
+        self.run_manifest: str | None = None  # lvu_ext_run.json of this run, named in every record
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
@@ -39,5 +40,7 @@ class RequestRecorder:
         if record.get("status") == "failed":
             self.failures.append(record)
         if self.path:
+            if self.run_manifest:
+                record = dict(record, run_manifest=self.run_manifest)
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
