@@ -30,6 +30,7 @@ from lmms_eval_plugin.prompting import build_prompt
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
 from lmms_eval_plugin.request_guard import guard_request
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
+from lmms_eval_plugin.run_manifest import open_manifest
 from lmms_eval_plugin.video import VideoError, load_video
 from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
 
@@ -105,6 +106,7 @@ class LvuExt(lmms):
         self._device = self._model.get_input_embeddings().weight.device
         self.native_stride = native_stride(config, self.family)
         self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
+        self.manifest = open_manifest(args, sys.argv, pretrained, self._model, self._device, self.rank, self.world_size, self.recorder)
         self._short_warned = False
         self._feature_cache: tuple | None = None
         self.journal, self._fingerprint = self._open_journal(args)
@@ -318,6 +320,7 @@ class LvuExt(lmms):
 
     # ---- requests ----------------------------------------------------------------
     def generate_until(self, requests: list[Instance]) -> list[str]:
+        self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
         results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext generate"):
             context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
@@ -369,6 +372,7 @@ class LvuExt(lmms):
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
+        self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
         results, resumed = [], 0
         for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext loglikelihood"):
             context, continuation, doc_to_visual, doc_id, task, split = request.args
