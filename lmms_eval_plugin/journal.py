@@ -71,8 +71,18 @@ class ResumeJournal:
                     except json.JSONDecodeError:  # a line cut short by the kill
                         continue
                     self.entries[entry["key"]] = entry
+        self._end_cut_line()
         self._written = 0
         self._stop_after = int(os.environ.get(STOP_AFTER_ENV) or 0)
+
+    def _end_cut_line(self) -> None:
+        """A kill can leave this rank's last line half written; without a newline after it the
+        next answer would be glued onto it and lost to the reader."""
+        if os.path.exists(self.path) and os.path.getsize(self.path):
+            with open(self.path, "rb+") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
 
     def get(self, key: str) -> dict | None:
         return self.entries.get(key)
