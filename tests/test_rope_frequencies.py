@@ -151,6 +151,6 @@ def test_refuses_checkpoint_with_scaled_rope():
     cfg = _config(32, 1e6)
     cfg.rope_parameters = {"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0, "original_max_position_embeddings": 1024}
     with pytest.raises(ValueError, match=r"rope_type=yarn.*rope_ext=none"):
-        check_checkpoint_rope(cfg, "vcwe")
-    check_checkpoint_rope(cfg, "none")  # plain extrapolation is fine
-    check_checkpoint_rope(_config(32, 1e6), "vcwe")
+        check_checkpoint_rope(cfg, RopeSettings("vcwe", 1024))
+    check_checkpoint_rope(cfg, RopeSettings("none", 1024))  # plain extrapolation is fine
+    check_checkpoint_rope(_config(32, 1e6), RopeSettings("vcwe", 1024))

@@ -20,8 +20,14 @@ Choices (where the paper is silent; all configurable through ``RopeSettings``):
   transformers rounds its band to whole dims (``truncate``) and treats ``beta_slow=0`` as 1.
 * Attention temperature ``0.1 ln(s) + 1`` on cos/sin (``attn_scale='yarn'``, default) or
   none (``attn_scale='none'``, passed to transformers' yarn as ``attention_factor=1.0``).
-* A checkpoint that already scales its RoPE is refused (``check_checkpoint_rope``) rather
-  than scaled twice.
+* Checkpoints whose RoPE is already scaled (METHOD.md 1b). ``linear`` with factor f
+  (LLaVA-NeXT-Video-7B-hf: 2.5): with ``base='checkpoint'`` (default) the extension starts
+  from the checkpoint's own frequencies theta_i / f (so s <= 1 leaves the model exactly as
+  transformers runs it); ``base='unscaled'`` drops f and starts from theta_i, and then
+  s <= 1 gives theta_i, which is *not* the stock checkpoint. transformers' YaRN cannot
+  start from theta_i / f, so ``yarn`` / ``yarn_language`` on a linear checkpoint need
+  ``base='unscaled'``. Other scaled types (dynamic, yarn, llama3, longrope, ...) are
+  refused with any variant but ``none`` (``check_checkpoint_rope``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import torch
 
 VARIANTS = ("none", "vcwe", "yarn", "yarn_language")
 ATTN_SCALES = ("yarn", "none")
+BASES = ("checkpoint", "unscaled")  # rope_base: what the extension starts from (METHOD.md 1b)
 
 # Assumed visual training window L_train (tokens): 32 frames x tokens per frame after
 # the family's native pooling (OneVision 14x14=196, NeXT-Video 12x12=144).
@@ -58,6 +65,7 @@ class RopeSettings:
     alpha: float = 1.0  # rope_alpha
     beta: float = 32.0  # rope_beta
     attn_scale: str = "yarn"  # rope_attn_scale
+    base: str = "checkpoint"  # rope_base
 
     def __post_init__(self):
         # Model args arrive as strings from the command line: accept numeric strings.
@@ -81,6 +89,8 @@ class RopeSettings:
             raise ValueError(f"rope_beta={self.beta!r} must be a number > rope_alpha={self.alpha!r}")
         if self.attn_scale not in ATTN_SCALES:
             raise ValueError(f"rope_attn_scale={self.attn_scale!r} is not one of {', '.join(ATTN_SCALES)}")
+        if self.base not in BASES:
+            raise ValueError(f"rope_base={self.base!r} is not one of {', '.join(BASES)}")
 
 
 @dataclass
@@ -99,10 +109,16 @@ def stock_inv_freq(rope_theta: float, head_dim: int) -> torch.Tensor:
 
 
 def vcwe_inv_freq(
-    rope_theta: float, head_dim: int, visual_window: int, s: float, alpha: float = 1.0, beta: float = 32.0
+    rope_theta: float, head_dim: int, visual_window: int, s: float, alpha: float = 1.0, beta: float = 32.0,
+    linear_factor: float | None = None,
 ) -> torch.Tensor:
-    """theta'_i = (gamma_i + (1 - gamma_i)/s) * theta_i with gamma linear in r_i (float32)."""
+    """theta'_i = (gamma_i + (1 - gamma_i)/s) * theta_i with gamma linear in r_i (float32).
+
+    linear_factor f: start from the linear-scaled theta_i / f (METHOD.md 1b), computed as
+    transformers' linear RoPE does, so gamma=1 dims (and s <= 1) keep those bit for bit."""
     theta32 = stock_inv_freq(rope_theta, head_dim)
+    if linear_factor is not None:
+        theta32 = theta32 / linear_factor
     if s <= 1:
         return theta32
     theta = theta32.double()
@@ -135,14 +151,35 @@ def _rope_types(text_config) -> set[str]:
     return {params.get("rope_type", params.get("type", "default"))}
 
 
-def check_checkpoint_rope(text_config, variant: str) -> None:
-    """Refuse to extend a checkpoint whose RoPE is already scaled (we would scale twice)."""
-    scaled = sorted(t for t in _rope_types(text_config) if t != "default")
-    if scaled and variant != "none":
-        raise ValueError(
-            f"the checkpoint's language model already uses RoPE scaling (rope_type={', '.join(scaled)}); "
-            f"rope_ext={variant!r} would scale it twice: use rope_ext=none"
-        )
+def checkpoint_rope(text_config) -> tuple[str, float | None]:
+    """(rope type, linear factor or None) of the language model as transformers reads it."""
+    types = sorted(_rope_types(text_config))
+    if len(types) != 1:
+        return ", ".join(types), None
+    params = getattr(text_config, "rope_parameters", None) or {}
+    factor = params.get("factor") if types[0] == "linear" else None
+    return types[0], (float(factor) if factor is not None else None)
+
+
+def check_checkpoint_rope(text_config, settings: RopeSettings) -> None:
+    """Refuse combinations that would scale a pre-scaled RoPE twice or without a written rule."""
+    rope_type, factor = checkpoint_rope(text_config)
+    if rope_type == "default" or settings.variant == "none" and settings.base == "checkpoint":
+        return
+    if rope_type == "linear" and factor is not None:
+        if settings.variant in ("yarn", "yarn_language") and settings.base == "checkpoint":
+            raise ValueError(
+                f"rope_ext={settings.variant} cannot start from this checkpoint's linear-scaled RoPE (factor {factor:g}): "
+                "transformers' YaRN computes from the unscaled frequencies. Use rope_ext=vcwe or rope_ext=none, "
+                f"or rope_ext={settings.variant},rope_base=unscaled (YaRN from the unscaled frequencies, dropping the "
+                "checkpoint's linear factor)"
+            )
+        return
+    raise ValueError(
+        f"the checkpoint's language model already uses RoPE scaling (rope_type={rope_type}) and lvu_ext has no rule "
+        f"to compose rope_ext={settings.variant!r}" + (f",rope_base={settings.base}" if settings.base != "checkpoint" else "")
+        + " with it (only linear scaling is composed, METHOD.md 1b): use rope_ext=none,rope_base=checkpoint"
+    )
 
 
 def _head_dim(text_config) -> int:
@@ -173,14 +210,21 @@ def _yarn(text_config, base: float, s: float, original: int, settings: RopeSetti
 def compute_rope_override(text_config, settings: RopeSettings, n_visual_tokens: int) -> RopeOverride:
     """RoPE frequencies and cos/sin scale for one request with n_visual_tokens visual tokens."""
     s = scale_factor(settings, n_visual_tokens)
-    if settings.variant == "none" or s <= 1:
-        return RopeOverride(None, 1.0, s, settings.variant)
-    check_checkpoint_rope(text_config, settings.variant)
+    check_checkpoint_rope(text_config, settings)
+    _, factor = checkpoint_rope(text_config)
+    # rope_base=unscaled on a linear checkpoint: theta_i even when nothing is extended.
+    drop_linear = settings.base == "unscaled" and factor is not None
     base = _rope_parameters(text_config).get("rope_theta")
+    if (settings.variant == "none" or s <= 1) and not drop_linear:
+        return RopeOverride(None, 1.0, s, settings.variant)
     if base is None:
         raise ValueError("cannot read rope_theta from the language model config (per-layer RoPE is not supported)")
+    head_dim = _head_dim(text_config)
+    if settings.variant == "none" or s <= 1:
+        return RopeOverride(stock_inv_freq(base, head_dim), 1.0, s, settings.variant)
     if settings.variant == "vcwe":
-        inv_freq = vcwe_inv_freq(base, _head_dim(text_config), settings.visual_window, s, settings.alpha, settings.beta)
+        linear = factor if settings.base == "checkpoint" else None
+        inv_freq = vcwe_inv_freq(base, head_dim, settings.visual_window, s, settings.alpha, settings.beta, linear)
         scaling = 0.1 * math.log(s) + 1.0 if settings.attn_scale == "yarn" else 1.0
         return RopeOverride(inv_freq, scaling, s, settings.variant)
     original = settings.visual_window if settings.variant == "yarn" else text_config.max_position_embeddings
