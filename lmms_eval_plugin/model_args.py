@@ -75,6 +75,7 @@ class LvuArgs:
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
     batch_size: int = 1
+    system_prompt: str | None = None  # none: the checkpoint's own chat template, as transformers renders it
     # frames
     num_frames: int = 32
     fps: float | None = None
@@ -86,6 +87,7 @@ class LvuArgs:
     rope_alpha: float = 1.0
     rope_beta: float = 32.0
     rope_attn_scale: str = "yarn"
+    rope_base: str = "checkpoint"  # METHOD.md 1b: extend the checkpoint's own (e.g. linear-scaled) frequencies
     # method: pooling (METHOD.md section 2)
     pooling: str = "progressive"
     pp_group: int = 4
@@ -94,6 +96,11 @@ class LvuArgs:
     pool_stride: int | None = None
     # memory / robustness / logging
     vision_batch: int = 16
+    # benchmark throughput (README "Performance"): reuse across the questions of a video
+    video_cache: int = 2
+    prefix_cache: bool = True
+    prefetch: int = 1
+    prefill_chunk: int = 0
     on_video_error: str = "continue"
     record_path: str | None = None
     resume_journal: str = AUTO  # auto: follow --use_cache; off; or a directory
@@ -108,6 +115,7 @@ _CONVERTERS = {
     "attn_implementation": _choice("sdpa", "eager", "flash_attention_2"),
     "trust_remote_code": _bool,
     "batch_size": _int,
+    "system_prompt": _opt(str),
     "num_frames": _int,
     "fps": _opt(float),
     "max_frames": _opt(_int),
@@ -117,12 +125,17 @@ _CONVERTERS = {
     "rope_alpha": float,
     "rope_beta": float,
     "rope_attn_scale": _choice("yarn", "none"),
+    "rope_base": _choice("checkpoint", "unscaled"),
     "pooling": _choice("native", "progressive", "uniform"),
     "pp_group": _int,
     "pp_high_stride": _int,
     "pp_low_stride": _int,
     "pool_stride": _opt(_int),
     "vision_batch": _int,
+    "video_cache": _int,
+    "prefix_cache": _bool,
+    "prefetch": _int,
+    "prefill_chunk": _int,
     "on_video_error": _choice("continue", "raise"),
     "record_path": _opt(str),
     "resume_journal": _nonempty,
@@ -165,6 +178,9 @@ def _check_ranges(args: LvuArgs) -> None:
     need(args.max_frames is None or args.max_frames >= 1, "max_frames", "an integer >= 1 (or none)")
     need(args.batch_size == 1, "batch_size", "1 (one video per forward pass)")
     need(args.vision_batch >= 1, "vision_batch", "an integer >= 1 (frames per vision-tower chunk)")
+    need(args.video_cache >= 0, "video_cache", "an integer >= 0 (videos whose features are kept; 0 = off)")
+    need(args.prefetch >= 0, "prefetch", "an integer >= 0 (videos decoded ahead in background threads; 0 = off)")
+    need(args.prefill_chunk >= 0, "prefill_chunk", "an integer >= 0 (tokens per prefill chunk; 0 = one pass)")
     if args.attn_implementation == "flash_attention_2":
         import importlib.util
 

@@ -31,7 +31,7 @@ def test_progressive_with_native_strides_is_the_baseline(family, tiny_checkpoint
     # and a real progressive setting does change the visual tokens the model sees
     changed = make_lm(ckpt, num_frames=10, pooling="progressive")
     answer(changed, sample_video)
-    assert changed._feature_cache[1].features.shape[1] < progressive._feature_cache[1].features.shape[1]
+    assert changed.last_video.features.shape[1] < progressive.last_video.features.shape[1]
 
 
 def test_short_request_after_long_one_gets_stock_rope(tiny_checkpoints, tmp_path):
@@ -44,7 +44,7 @@ def test_short_request_after_long_one_gets_stock_rope(tiny_checkpoints, tmp_path
     stock = [m.inv_freq.clone() for m in rotary_modules(lm.model)]
     fresh_vcwe = answer(make_lm(ckpt, rope_ext="vcwe", pooling="progressive"), short_video, metadata={"lvu_num_frames": 32})
     answer(lm, long_video, metadata={"lvu_num_frames": 256}, doc_id=1)
-    long_record = lm._feature_cache[1].record
+    long_record = lm.last_video.record
     assert long_record["frames_sampled"] == 256 and long_record["visual_tokens"] == 15617
     assert long_record["rope_applied"] and long_record["s"] == pytest.approx(15617 / 6272, abs=1e-6)
     # after the long request the frequencies are the stock ones again, bit for bit
@@ -83,16 +83,16 @@ def test_rope_ext_yarn_equals_transformers_yarn_checkpoint(tiny_checkpoints, sam
     expected = processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert ours == expected
     # the override really was active (not a no-op that happens to agree)
-    override = lm._feature_cache[1].override
-    assert lm._feature_cache[1].record["rope_applied"]
+    override = lm.last_video.override
+    assert lm.last_video.record["rope_applied"]
     assert not torch.equal(override.inv_freq, rotary_modules(lm.model)[0].inv_freq)
 
 
 def test_frame_count_channel_beats_model_arg(tiny_checkpoints, sample_video):
     lm = make_lm(tiny_checkpoints["llava_next_video"], num_frames=4)
     answer(lm, sample_video, metadata={"lvu_num_frames": 6})
-    assert lm._feature_cache[1].record["frames_sampled"] == 6
+    assert lm.last_video.record["frames_sampled"] == 6
     answer(lm, sample_video, doc_id=1)  # task says nothing: the model arg decides
-    assert lm._feature_cache[1].record["frames_sampled"] == 4
+    assert lm.last_video.record["frames_sampled"] == 4
     lm.generate_until([make_request(lm, str(sample_video), CONTEXT, dict(GEN, num_frames=5), doc_id=2)])
-    assert lm._feature_cache[1].record["frames_sampled"] == 5  # gen_kwargs consumed, not passed to generate
+    assert lm.last_video.record["frames_sampled"] == 5  # gen_kwargs consumed, not passed to generate

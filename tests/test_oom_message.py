@@ -7,6 +7,7 @@ import torch
 from conftest import make_lm, make_request
 from lmms_eval_plugin.errors import OutOfMemoryRunError
 from lmms_eval_plugin.method.pooling import PoolingSettings, visual_token_count
+from lmms_eval_plugin.video_cache import VideoFeatureCache
 
 GEN = {"max_new_tokens": 2, "temperature": 0}
 
@@ -29,7 +30,7 @@ def lm(tiny_checkpoints):
 def test_oom_names_frames_tokens_and_what_fits(lm, sample_video, monkeypatch, where, stage, exc):
     target = (lm.model.model.vision_tower, "forward") if where == "vision" else (lm.model, "generate")
     monkeypatch.setattr(*target, raiser(exc))
-    lm._feature_cache = None
+    lm.video_cache = VideoFeatureCache(0)  # no cached features: the vision tower must run
     request = make_request(lm, str(sample_video), "What happens?", GEN, doc_id=7, task="oomtask")
     with pytest.raises(OutOfMemoryRunError) as err:
         lm.generate_until([request])
@@ -46,6 +47,6 @@ def test_oom_names_frames_tokens_and_what_fits(lm, sample_video, monkeypatch, wh
 
 def test_other_errors_pass_through(lm, sample_video, monkeypatch):
     monkeypatch.setattr(lm.model, "generate", raiser(RuntimeError("shape mismatch")))
-    lm._feature_cache = None
+    lm.video_cache = VideoFeatureCache(0)  # no cached features: the vision tower must run
     with pytest.raises(RuntimeError, match="shape mismatch"):
         lm.generate_until([make_request(lm, str(sample_video), "What happens?", GEN)])

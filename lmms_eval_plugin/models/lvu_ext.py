@@ -11,7 +11,7 @@ import copy
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from loguru import logger as eval_logger
@@ -26,12 +26,17 @@ from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visu
 from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
 from lmms_eval_plugin.patches.rope_window import rope_override
-from lmms_eval_plugin.prompting import build_prompt
+from lmms_eval_plugin.prompting import build_prompt, prompt_ids
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
 from lmms_eval_plugin.request_guard import guard_request
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.run_manifest import open_manifest
+from lmms_eval_plugin.chunked_prefill import prefill_cache
+from lmms_eval_plugin.prefetch import VideoPrefetcher
+from lmms_eval_plugin.prefix_cache import PrefixCache, copy_cache, visual_prefix_length
+from lmms_eval_plugin.scheduling import group_by_video, upcoming_distinct
 from lmms_eval_plugin.video import VideoError, load_video
+from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
 from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
 
 def describe_pooling(p: PoolingSettings) -> str:
@@ -48,8 +53,9 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch
 @dataclass
 class PreparedVideo:
     features: torch.Tensor  # (1, tokens, D)
-    record: dict
+    record: dict  # the video's part of the per-request record
     override: object  # RopeOverride for this request's visual token count
+    key: VideoKey | None = None  # video cache / prefix cache key
 
 
 class LvuExt(lmms):
@@ -73,7 +79,7 @@ class LvuExt(lmms):
         self.family: Family = detect_family(config)
         if args.visual_window is None:
             self.rope_settings = self._rope_settings(args, self.family.visual_window)
-        check_checkpoint_rope(config.text_config, self.rope_settings.variant)
+        check_checkpoint_rope(config.text_config, self.rope_settings)
         try:
             self.pooling_settings.validate_for_grid(self.family.model_type, grid_side(config))
         except ValueError as exc:
@@ -108,7 +114,12 @@ class LvuExt(lmms):
         self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
         self.manifest = open_manifest(args, sys.argv, pretrained, self._model, self._device, self.rank, self.world_size, self.recorder)
         self._short_warned = False
-        self._feature_cache: tuple | None = None
+        self._checkpoint_id = f"{pretrained}@{args.revision}"
+        self.video_cache = VideoFeatureCache(args.video_cache)
+        self.prefix_cache = PrefixCache(args.prefix_cache)
+        self._prefetcher: VideoPrefetcher | None = None
+        self._prefetched = 0  # videos served by a background decode, over the run
+        self.last_video: PreparedVideo | None = None  # the video of the latest request (tests, debugging)
         self.journal, self._fingerprint = self._open_journal(args)
         eval_logger.info(
             f"lvu_ext: {args.pretrained} ({self.family.model_type}) on {self._device}, rope_ext={self.rope_settings.variant} "
@@ -131,7 +142,7 @@ class LvuExt(lmms):
     def _open_journal(self, args):
         directory = journal_dir(args.resume_journal, sys.argv)
         # Settings that cannot change an answer stay out, so a resumed run may change them.
-        settings = {k: v for k, v in asdict(args).items() if k not in ("record_path", "on_video_error", "resume_journal", "vision_batch")}
+        settings = {k: v for k, v in asdict(args).items() if k not in ("record_path", "on_video_error", "resume_journal", "vision_batch", "video_cache", "prefetch")}
         fingerprint = model_fingerprint(settings)
         if directory is None:
             return None, fingerprint
@@ -154,7 +165,7 @@ class LvuExt(lmms):
         try:
             return RopeSettings(
                 variant=args.rope_ext, visual_window=window, factor=args.rope_factor,
-                alpha=args.rope_alpha, beta=args.rope_beta, attn_scale=args.rope_attn_scale,
+                alpha=args.rope_alpha, beta=args.rope_beta, attn_scale=args.rope_attn_scale, base=args.rope_base,
             )
         except ValueError as exc:
             raise ModelArgError(f"lvu_ext: {exc}") from None
@@ -190,11 +201,7 @@ class LvuExt(lmms):
         return self.task_dict[task][split][doc_id]
 
     # ---- one video ---------------------------------------------------------------
-    def _prepare_video(self, plan, doc_to_visual, doc_id, task, split) -> PreparedVideo:
-        key = (task, split, doc_id, plan)
-        if self._feature_cache is not None and self._feature_cache[0] == key:
-            return self._feature_cache[1]
-        record = {"task": task, "doc_id": doc_id, "frame_plan": plan.describe()}
+    def _video_path(self, doc_to_visual, doc_id, task, split) -> str:
         try:
             visuals = doc_to_visual(self._doc(task, split, doc_id))
         except (Exception, SystemExit) as exc:  # harness utils (e.g. MLVU's) call sys.exit on a missing video
@@ -203,11 +210,34 @@ class LvuExt(lmms):
         paths = [v for v in (visuals or []) if isinstance(v, str)]
         if len(paths) != 1:
             raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
-        video = load_video(paths[0], plan)
+        return paths[0]
+
+    def _video_key(self, path: str, plan) -> VideoKey | None:
+        # everything the pooled features depend on: file, frame plan, pooling, checkpoint
+        return VideoKey.of(path, plan.describe(), repr(self.pooling_settings), self._checkpoint_id)
+
+    def _prepare_video(self, plan, doc_to_visual, doc_id, task, split) -> PreparedVideo:
+        """The request's video (features, RoPE override, its record with task, doc id and
+        `video_cache_hit`): from the video cache, or decoded (maybe in the background) and encoded."""
+        path = self._video_path(doc_to_visual, doc_id, task, split)
+        key = self._video_key(path, plan)
+        prepared = self.video_cache.get(key)
+        hit = prepared is not None
+        if not hit:
+            prepared = self._encode_video(path, plan, key, task, doc_id)
+            self.video_cache.put(key, prepared)
+        elif self._prefetcher is not None:
+            self._prefetcher.discard((path, plan))
+        self.last_video = prepared
+        return replace(prepared, record={"task": task, "doc_id": doc_id, **prepared.record, "video_cache_hit": hit})
+
+    def _encode_video(self, path: str, plan, key, task, doc_id) -> PreparedVideo:
+        job = (path, plan)
+        video = self._prefetcher.take(job, job) if self._prefetcher is not None else load_video(*job)
         if video.short:
             if not self._short_warned:
                 eval_logger.warning(
-                    f"lvu_ext: {task} doc {doc_id}: {paths[0]} has {video.total_frames} frames, fewer than the "
+                    f"lvu_ext: {task} doc {doc_id}: {path} has {video.total_frames} frames, fewer than the "
                     f"{video.requested} requested; using all of them (said once per run; see frames_sampled per request)"
                 )
                 self._short_warned = True
@@ -219,16 +249,14 @@ class LvuExt(lmms):
             features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
         assert features.shape[1] == n_visual, (features.shape, n_visual)
         override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
-        record.update(
-            video=paths[0], frames_requested=video.requested, frames_sampled=len(video.indices),
+        record = dict(
+            frame_plan=plan.describe(), video=path, frames_requested=video.requested, frames_sampled=len(video.indices),
             video_total_frames=video.total_frames, decoder=video.backend, visual_tokens=n_visual,
-            rope_ext=self.rope_settings.variant, s=round(override.s, 6), rope_applied=override.inv_freq is not None,
+            rope_ext=self.rope_settings.variant, rope_base=self.rope_settings.base, s=round(override.s, 6), rope_applied=override.inv_freq is not None,
             attention_scaling=round(override.attention_scaling, 6), visual_window=self.rope_settings.visual_window,
             pooling=self.pooling_settings.mode, pooling_settings=describe_pooling(self.pooling_settings),
         )
-        prepared = PreparedVideo(features, record, override)
-        self._feature_cache = (key, prepared)
-        return prepared
+        return PreparedVideo(features, record, override, key)
 
     @contextmanager
     def _oom_guard(self, task, doc_id, stage: str, frames: int, tokens: int):
@@ -262,7 +290,7 @@ class LvuExt(lmms):
         )
 
     def _input_ids(self, prompt_text: str, n_visual: int) -> list[int]:
-        ids = self.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids(self.tokenizer, prompt_text)  # BOS exactly as the processor adds it
         return expand_video_token(ids, self.model.config.video_token_id, n_visual)
 
     def _video_failed(self, task, doc_id, exc: VideoError) -> None:
@@ -320,102 +348,174 @@ class LvuExt(lmms):
 
     # ---- requests ----------------------------------------------------------------
     def generate_until(self, requests: list[Instance]) -> list[str]:
+        return self._answer_all(requests, "generate_until", self._generate_request)
+
+    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+        return self._answer_all(requests, "loglikelihood", self._loglikelihood_request)
+
+    def _answer_all(self, requests: list[Instance], request_type: str, answer_request) -> list:
+        """Answer every request with `answer_request`, the questions of one video back to
+        back (scheduling.py) while the next videos decode in the background (prefetch.py);
+        the answers come back in the harness's order."""
         self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
-        results, resumed = [], 0
-        for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext generate"):
-            context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
-            with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
-                generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
-                plan = frame_plan_for(request, overrides, self.args)
-                # sampled answers are not journaled: the harness does not cache them either
-                content = [context, gen_kwargs, plan.describe()]
-                key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
-                answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
-                if answer is not None:
-                    results.append(answer)
-                    resumed += 1
-                    continue
-                if prepared is None:  # the video failed: an empty answer, scored as wrong
-                    results.append("")
-                    continue
-                text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
-                self._answered(key, text, record)
-                results.append(text)
-        self._log_resumed(resumed, len(requests), "generate_until")
+        jobs = [self._video_job(request, request_type) for request in requests]
+        order = group_by_video(jobs)
+        ordered_jobs = [jobs[i] for i in order]
+        results, resumed = [None] * len(requests), 0
+        with VideoPrefetcher(load_video, self.args.prefetch) as prefetcher:
+            self._prefetcher = prefetcher
+            try:
+                for position, index in enumerate(tqdm(order, disable=(self.rank != 0), desc=f"lvu_ext {request_type}")):
+                    self._prefetch_after(ordered_jobs, position)
+                    results[index], from_journal = answer_request(requests[index])
+                    resumed += from_journal
+            finally:
+                self._prefetcher = None
+                self._prefetched += prefetcher.prefetched
+        self._log_resumed(resumed, len(requests), request_type)
         self._summarise_failures()
+        self._summarise_reuse(request_type)
         return results
+
+    def _video_job(self, request: Instance, request_type: str):
+        """(video path, frame plan) of a request, for ordering and prefetching; None when it
+        cannot be told up front (the request's own step then reports why)."""
+        try:
+            context, arg, doc_to_visual, doc_id, task, split = request.args
+            overrides = split_generation_kwargs(copy.deepcopy(arg), self.eot_token_id)[2] if request_type == "generate_until" else {}
+            return self._video_path(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, self.args)
+        except (Exception, SystemExit):
+            return None
+
+    def _prefetch_after(self, ordered_jobs: list, position: int) -> None:
+        if self._prefetcher is None or not self._prefetcher.depth:
+            return
+        upcoming = upcoming_distinct(ordered_jobs, position, self._prefetcher.depth)
+        wanted = [job for job in upcoming if self._video_key(*job) not in self.video_cache]  # cached: nothing to decode
+        self._prefetcher.ahead([(job, job) for job in wanted], keep=ordered_jobs[position])
+
+    def _summarise_reuse(self, request_type: str) -> None:
+        video, prefix = self.video_cache, self.prefix_cache
+        eval_logger.info(
+            f"lvu_ext: {request_type} done; reuse so far: video cache {video.hits} hits / {video.misses} misses "
+            f"(video_cache={self.args.video_cache}), prefix cache {prefix.hits} hits / {prefix.misses} misses "
+            f"(prefix_cache={str(self.args.prefix_cache).lower()}), {self._prefetched} videos decoded ahead "
+            f"(prefetch={self.args.prefetch}), prefill_chunk={self.args.prefill_chunk}"
+        )
+
+    def _generate_request(self, request: Instance) -> tuple[str, bool]:
+        """One generate_until request: (answer, whether it came from the resume journal)."""
+        context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
+        with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+            generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
+            plan = frame_plan_for(request, overrides, self.args)
+            # sampled answers are not journaled: the harness does not cache them either
+            content = [context, gen_kwargs, plan.describe()]
+            key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
+            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
+            if answer is not None:
+                return answer, True
+            if prepared is None:  # the video failed: an empty answer, scored as wrong
+                return "", False
+            text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
+            self._answered(key, text, record)
+            return text, False
+
+    def _prefix_kv(self, prepared: PreparedVideo, ids: list[int], input_ids: torch.Tensor, needed_after: int = 1):
+        """(KV cache of the prompt through its visual tokens, prefix cache hit?) for the split
+        path (prefix_cache or prefill_chunk on), or (None, False) for the one-pass path.
+        `needed_after`: tokens that must follow the prefix (positions whose logits are used)."""
+        if not (self.prefix_cache.enabled or self.args.prefill_chunk):
+            return None, False
+        n = visual_prefix_length(ids, self.model.config.video_token_id)
+        if n == 0 or len(ids) - n < needed_after:
+            return None, False
+        cache = self.prefix_cache.lookup(prepared.key, ids)
+        if cache is not None:
+            return cache, True
+        cache = prefill_cache(self.model, input_ids[:, :n], prepared.features, self.args.prefill_chunk)
+        if self.prefix_cache.enabled:
+            self.prefix_cache.store(prepared.key, ids[:n], cache)
+            cache = copy_cache(cache)  # the question continues on a copy; the stored prefix stays as it is
+        return cache, False
 
     def _generate_one(self, task, doc_id, context: str, prepared: PreparedVideo, generate_kwargs: dict, until: list[str]):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
         n_visual = prepared.features.shape[1]
-        ids = torch.tensor([self._input_ids(build_prompt(self.processor, context), n_visual)], device=self.device)
+        ids_list = self._input_ids(build_prompt(self.processor, context, self.args.system_prompt), n_visual)
+        ids = torch.tensor([ids_list], device=self.device)
         frames = prepared.record["frames_sampled"]
         with self._oom_guard(task, doc_id, "in generate", frames, n_visual), torch.inference_mode(), \
                 rope_override(self.model, prepared.override):
+            cache, prefix_hit = self._prefix_kv(prepared, ids_list, ids)
+            # one pass (the stock path) or the question on top of the video prefix's KV cache
+            inputs = {"cache": cache} if cache is not None else \
+                {"mm_encoder_outputs": {"video": BaseModelOutputWithPooling(pooler_output=prepared.features)}}
             out = self.model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
-                mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
                 pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id,
+                **inputs,
                 **generate_kwargs,
             )
+            del cache, inputs
         new_tokens = out[0, ids.shape[1] :]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
         for stop in until:
             if stop and stop in text:
                 text = text.split(stop)[0]
-        record = dict(prepared.record, status="ok", prompt_tokens=int(ids.shape[1]), new_tokens=int(new_tokens.numel()))
+        record = dict(prepared.record, prefix_cache_hit=prefix_hit, status="ok", prompt_tokens=int(ids.shape[1]),
+                      new_tokens=int(new_tokens.numel()))
         eval_logger.info("lvu_ext request: " + ", ".join(f"{k}={v}" for k, v in record.items() if k != "video"))
         return text, record
 
-    def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
+    def _loglikelihood_request(self, request: Instance) -> tuple[tuple[float, bool], bool]:
+        """One loglikelihood request: ((log P(continuation), greedy?), from the resume journal?)."""
+        context, continuation, doc_to_visual, doc_id, task, split = request.args
+        with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+            if callable(continuation):
+                continuation = continuation(self._doc(task, split, doc_id))
+            plan = frame_plan_for(request, {}, self.args)
+            key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
+            answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
+            if answer is not None:
+                return tuple(answer), True
+            if prepared is None:  # the video failed: the continuation gets no probability
+                return (-math.inf, False), False
+            result, record = self._score_continuation(task, doc_id, context, str(continuation), prepared)
+            self._answered(key, list(result), record)
+            return result, False
+
+    def _score_continuation(self, task, doc_id, context: str, continuation: str, prepared: PreparedVideo):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
-        results, resumed = [], 0
-        for request in tqdm(requests, disable=(self.rank != 0), desc="lvu_ext loglikelihood"):
-            context, continuation, doc_to_visual, doc_id, task, split = request.args
-            with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
-                if callable(continuation):
-                    continuation = continuation(self._doc(task, split, doc_id))
-                plan = frame_plan_for(request, {}, self.args)
-                key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
-                answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
-                if answer is not None:
-                    results.append(tuple(answer))
-                    resumed += 1
-                    continue
-                if prepared is None:  # the video failed: the continuation gets no probability
-                    results.append((-math.inf, False))
-                    continue
-                n_visual = prepared.features.shape[1]
-                prompt = build_prompt(self.processor, context)
-                context_ids = self._input_ids(prompt, n_visual)
-                full_ids = self._input_ids(prompt + str(continuation), n_visual)
-                cont_ids = full_ids[len(context_ids) :]
-                if not cont_ids or full_ids[: len(context_ids)] != context_ids:
-                    raise ValueError(f"continuation {continuation!r} does not tokenize after the prompt")
-                ids = torch.tensor([full_ids], device=self.device)
-                with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
-                        torch.inference_mode(), rope_override(self.model, prepared.override):
-                    logits = self.model(
-                        input_ids=ids,
-                        attention_mask=torch.ones_like(ids),
-                        mm_encoder_outputs={"video": BaseModelOutputWithPooling(pooler_output=prepared.features)},
-                        logits_to_keep=len(cont_ids) + 1,  # only the positions that predict the continuation
-                        use_cache=False,
-                    ).logits[0, :-1].float()
-                target = torch.tensor(cont_ids, device=logits.device)
-                logprobs = torch.log_softmax(logits, dim=-1)
-                total = float(logprobs.gather(-1, target[:, None]).sum())
-                greedy = bool((logits.argmax(-1) == target).all())
-                record = dict(prepared.record, status="ok", request="loglikelihood", continuation_tokens=len(cont_ids))
-                self._answered(key, [total, greedy], record)
-                results.append((total, greedy))
-        self._log_resumed(resumed, len(requests), "loglikelihood")
-        self._summarise_failures()
-        return results
+        n_visual = prepared.features.shape[1]
+        prompt = build_prompt(self.processor, context, self.args.system_prompt)
+        context_ids = self._input_ids(prompt, n_visual)
+        full_ids = self._input_ids(prompt + continuation, n_visual)
+        cont_ids = full_ids[len(context_ids) :]
+        if not cont_ids or full_ids[: len(context_ids)] != context_ids:
+            raise ValueError(f"continuation {continuation!r} does not tokenize after the prompt")
+        ids = torch.tensor([full_ids], device=self.device)
+        keep = len(cont_ids) + 1  # only the positions that predict the continuation
+        with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
+                torch.inference_mode(), rope_override(self.model, prepared.override):
+            cache, prefix_hit = self._prefix_kv(prepared, full_ids, ids, needed_after=keep)
+            if cache is None:
+                inputs = {"input_ids": ids, "use_cache": False,
+                          "mm_encoder_outputs": {"video": BaseModelOutputWithPooling(pooler_output=prepared.features)}}
+            else:  # the tokens after the video prefix, on a copy of its KV cache
+                inputs = {"input_ids": ids[:, cache.get_seq_length():], "cache": cache, "use_cache": True}
+            logits = self.model(attention_mask=torch.ones_like(ids), logits_to_keep=keep, **inputs).logits[0, :-1].float()
+            del cache, inputs
+        target = torch.tensor(cont_ids, device=logits.device)
+        logprobs = torch.log_softmax(logits, dim=-1)
+        total = float(logprobs.gather(-1, target[:, None]).sum())
+        greedy = bool((logits.argmax(-1) == target).all())
+        record = dict(prepared.record, prefix_cache_hit=prefix_hit, status="ok", request="loglikelihood",
+                      continuation_tokens=len(cont_ids))
+        return (total, greedy), record
 
     def generate_until_multi_round(self, requests) -> list[str]:
         raise NotImplementedError(

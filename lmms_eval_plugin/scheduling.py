@@ -1,0 +1,38 @@
+"""Order of work within one process: the questions of one video next to each other.
+
+lmms-eval hands a model every request of a type at once, ordered by task and document.
+Answering the questions of one video back to back is what lets the video cache and the
+prefix cache hit (and keeps them at one entry). The answers are put back in the
+harness's order by the caller, so reordering is invisible outside the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+
+def group_by_video(keys: Sequence[Hashable | None]) -> list[int]:
+    """Indices into `keys` such that equal keys are adjacent. Groups come in the order of
+    their first request, and requests keep their order inside a group (a stable sort);
+    a None key (video not known up front) is a group of its own, left where it was."""
+    first_seen: dict = {}
+    order = []
+    for index, key in enumerate(keys):
+        group = first_seen.setdefault(key, index) if key is not None else index
+        order.append((group, index))
+    order.sort()
+    return [index for _, index in order]
+
+
+def upcoming_distinct(keys: Sequence[Hashable | None], start: int, count: int) -> list:
+    """The next `count` distinct non-None keys after position `start` (for prefetching),
+    skipping the key at `start` itself."""
+    current = keys[start] if 0 <= start < len(keys) else None
+    found: list = []
+    for key in keys[start + 1 :]:
+        if len(found) >= count:
+            break
+        if key is None or key == current or key in found:
+            continue
+        found.append(key)
+    return found
