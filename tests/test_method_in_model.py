@@ -38,7 +38,8 @@ def test_short_request_after_long_one_gets_stock_rope(tiny_checkpoints, tmp_path
     ckpt = tiny_checkpoints["llava_onevision"]
     long_video = write_video(tmp_path / "long.mp4", n_frames=260, size=(64, 48), fps=25)
     short_video = write_video(tmp_path / "short.mp4", n_frames=40, seed=3)
-    fresh = answer(make_lm(ckpt), short_video, metadata={"lvu_num_frames": 32})
+    # rope_ext=none with the same pooling: only the RoPE setting differs from fresh_vcwe below
+    fresh = answer(make_lm(ckpt, pooling="progressive"), short_video, metadata={"lvu_num_frames": 32})
 
     lm = make_lm(ckpt, rope_ext="vcwe", pooling="progressive")
     stock = [m.inv_freq.clone() for m in rotary_modules(lm.model)]
@@ -65,9 +66,10 @@ def test_rope_ext_yarn_equals_transformers_yarn_checkpoint(tiny_checkpoints, sam
     yarn_ckpt = tmp_path / "yarn"
     shutil.copytree(ckpt, yarn_ckpt)
     cfg = json.loads((yarn_ckpt / "config.json").read_text())
-    theta = cfg["text_config"]["rope_parameters"]["rope_theta"]
-    cfg["text_config"]["rope_parameters"] = {"rope_type": "yarn", "factor": s, "original_max_position_embeddings": window,
-                                             "rope_theta": theta}
+    text = cfg["text_config"]  # the hub's spelling: rope_theta + rope_scaling (tiny_models mirrors it)
+    theta = text.pop("rope_theta")
+    text.pop("rope_scaling", None)
+    text["rope_parameters"] = {"rope_type": "yarn", "factor": s, "original_max_position_embeddings": window, "rope_theta": theta}
     (yarn_ckpt / "config.json").write_text(json.dumps(cfg))
     model = transformers.LlavaOnevisionForConditionalGeneration.from_pretrained(yarn_ckpt).eval()
     assert model.model.language_model.rotary_emb.rope_type == "yarn"
