@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from lmms_eval_plugin.report import benchrows, collect, markdown, plots, references, table
+from lmms_eval_plugin.report import baseline, benchrows, collect, markdown, plots, references, table
 from lmms_eval_plugin.report.benchmarks import BENCHMARKS
 
 log = logging.getLogger("lvu_ext.report")
@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bench", action="append", default=[], metavar="BENCH_JSON", help="performance benchmark JSON; adds memory/prefill plots (repeatable)")
     p.add_argument("--no-references", action="store_true", help="leave out the published reference rows")
     p.add_argument("--references", metavar="JSON", help="reference results file to use instead of the packaged one")
+    p.add_argument(
+        "--baseline",
+        default=baseline.DEFAULT_BASELINE,
+        metavar="SETTINGS@FRAMES",
+        help=f"row the Δ columns are taken from, per checkpoint and harness version (default: {baseline.DEFAULT_BASELINE})",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     return p
 
@@ -39,6 +45,7 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    spec = baseline.parse_baseline(args.baseline)  # a bad spec fails before any file is read
     found = collect.collect(args.paths)
     if not found:
         raise collect.NoResultsError(
@@ -53,13 +60,14 @@ def _run(args) -> int:
 
     os.makedirs(args.out, exist_ok=True)
     rows = table.build_rows(records, refs, source_of)
+    baseline.assign_deltas(rows, table.headline_columns(rows), spec)
     cols = table.columns(rows)
     table.write_csv(rows, cols, os.path.join(args.out, "report.csv"))
     benches = [b for b in BENCHMARKS.values() if any(b.key == k for row in rows for k, _ in row.scores)]
     plot_paths = plots.accuracy_plots(benches, records, refs, args.out)
     memory_png = plots.memory_plot(bench_rows, refs, args.out)
     paper = references.citation(args.references) if refs else ""
-    text = markdown.render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper, source_of)
+    text = markdown.render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper, source_of, spec.label)
     with open(os.path.join(args.out, "report.md"), "w", encoding="utf-8") as fh:
         fh.write(text)
     log.info(

@@ -9,11 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmms_eval_plugin.report.benchmarks import Benchmark, benchmark_for_task
+from lmms_eval_plugin.report.provenance import UNKNOWN, provenance
 from lmms_eval_plugin.report.runinfo import Frames, frames_of, model_label, parse_model_args, settings_label
 
 log = logging.getLogger("lvu_ext.report")
 
 RESULTS_SUFFIX = "_results.json"
+
+
+# lmms-eval's MLVU extraction (mlvu/utils.py extract_characters_regex) reads only A-D.
+MLVU_TEST_NOTE = ("6-option questions: the harness's answer extraction reads only A-D, so a question whose answer is "
+                  "E or F always counts as wrong (see README, Comparison report)")
 
 
 class NoResultsError(RuntimeError):
@@ -34,10 +40,14 @@ class Record:
     n_samples: int | None = None
     limit: object = None
     notes: list[str] = field(default_factory=list)
+    harness: str = UNKNOWN  # lmms-eval version (provenance.py)
+    revision: str = UNKNOWN  # checkpoint commit
+    effective_args: dict[str, str] = field(default_factory=dict)
 
     @property
     def row_key(self):
-        return (self.model, self.settings, self.frames)
+        # runs scored by another harness version or on other weights are other rows
+        return (self.model, self.settings, self.frames, self.harness, self.revision)
 
 
 def find_results(paths: list[str]) -> list[Path]:
@@ -90,6 +100,7 @@ def read_results(path: Path) -> list[Record]:
     args = parse_model_args(config.get("model_args"))
     model = model_label(str(config.get("model") or data.get("model_source") or "?"), args)
     settings = settings_label(args)
+    prov = provenance(data, path, str(config.get("model") or ""), args)
     # A group's own entry only repeats its subtasks, which are read one by one.
     groups = {g for g, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
     records = []
@@ -116,7 +127,13 @@ def read_results(path: Path) -> list[Record]:
             path=str(path),
             n_samples=((data.get("n-samples") or {}).get(task) or {}).get("effective"),
             limit=config.get("limit"),
+            harness=prov.harness,
+            revision=prov.revision,
+            effective_args=prov.effective_args,
         )
+        rec.notes.extend(prov.notes)
+        if bench.key == "mlvu_test":
+            rec.notes.append(MLVU_TEST_NOTE)
         if rec.limit is not None:
             rec.notes.append(f"--limit {rec.limit}: {rec.n_samples} samples, not the whole benchmark")
         _add_subscores(rec, path)

@@ -7,7 +7,36 @@ import os
 from lmms_eval_plugin.report import benchrows, table
 
 
-def render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper, sources_of) -> str:
+def harness_note(rows) -> list[str]:
+    """A warning when the table holds scores of more than one lmms-eval version."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.harness] = counts.get(row.harness, 0) + 1
+    if len(counts) < 2:
+        return []
+    listed = ", ".join(f"{harness} ({n} row{'s' if n > 1 else ''})" for harness, n in sorted(counts.items()))
+    return [
+        f"**This table mixes harness versions: {listed}.** lmms-eval rewrites answer extraction and aggregation "
+        "between versions (e.g. Video-MME's extraction, MLVU's M-Avg), so absolute scores from different versions, "
+        "or of unknown version, are not comparable; compare the Δ columns, which are taken within one version.",
+        "",
+    ]
+
+
+def mlvu_test_note(rows) -> list[str]:
+    if not any(key == "mlvu_test" for row in rows for key, _ in row.scores):
+        return []
+    return [
+        "**MLVU-test rows.** Its questions have up to six options (A-F), but the harness's answer extraction reads only "
+        "A-D, so every question whose answer is E or F counts as wrong whatever the model says. The M-Avg is therefore a "
+        "lower bound, not comparable with MLVU-test numbers scored elsewhere (e.g. the official leaderboard). Two runs "
+        "scored by the same harness version share that handicap, so their difference still says which setting answers "
+        "the A-D questions better; it says nothing about the E/F questions.",
+        "",
+    ]
+
+
+def render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper, sources_of, baseline_label: str = "") -> str:
     cols = table.columns(rows)
     out = [
         "# lvu_ext comparison report",
@@ -20,9 +49,19 @@ def render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper,
             "duration groups) are recounted from each run's samples JSONL the way the harness's aggregation counts them."
         ),
         "",
+        (
+            "Harness: the lmms-eval version that scored a row (from the run's `lvu_ext_run.json`; otherwise the results "
+            "JSON's own `lmms_eval_version`, which is the git branch@commit of the folder lmms-eval ran in, shown as "
+            "`git:...`). Revision: the checkpoint commit (unknown for a local folder that is neither a hub snapshot nor a "
+            f"git clone). Δ: the difference from the baseline row `{baseline_label}` of the same checkpoint, revision and "
+            "harness version (`base` marks that row); blank where there is none (see Notes)."
+        ),
+        "",
+        *harness_note(rows),
+        *mlvu_test_note(rows),
         "## Headline",
         "",
-        table.markdown_table(rows, table.headline_columns(rows)),
+        table.markdown_table(rows, table.headline_columns(rows), with_delta=True),
         "",
         "## All metrics",
         "",

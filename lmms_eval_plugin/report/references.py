@@ -22,10 +22,12 @@ class Reference:
     source: str
     peak_mem_gb: float | None = None
     plot: bool = True  # False: table and memory plot only
+    harness: str = "unknown"  # the lmms-eval version the source says it scored with
+    revision: str = ""  # a published row names no checkpoint commit
 
     @property
     def row_key(self):
-        return (self.model, self.settings, self.frames)
+        return (self.model, self.settings, self.frames, self.harness, self.revision)
 
 
 def _frames(value) -> Frames:
@@ -64,6 +66,7 @@ def load_references(path: str | None = None) -> list[Reference]:
                 source=row["source"],
                 peak_mem_gb=row.get("peak_mem_gb"),
                 plot=bool(row.get("plot", True)),
+                harness=str(row.get("harness") or data.get("harness") or "unknown"),
             )
         )
     return refs

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from lmms_eval_plugin.report.benchmarks import BENCHMARKS, Benchmark, column_header
 from lmms_eval_plugin.report.runinfo import Frames
 
-KEY_COLUMNS = ("Model", "Settings", "Frames", "Source")
+KEY_COLUMNS = ("Model", "Settings", "Frames", "Harness", "Revision", "Source")
+DELTA = "Δ"
 
 
 @dataclass
@@ -21,6 +22,11 @@ class Row:
     scores: dict[tuple[str, str], float] = field(default_factory=dict)  # (benchmark key, column)
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    harness: str = "unknown"  # lmms-eval version the scores come from
+    revision: str = ""  # checkpoint commit ("" for published rows)
+    effective_args: dict[str, str] = field(default_factory=dict)
+    deltas: dict[tuple[str, str], float] = field(default_factory=dict)  # headline minus baseline (baseline.py)
+    baseline: str = ""  # "self", the baseline row's "settings @ frames", or "" (none)
 
     @property
     def source(self) -> str:
@@ -46,7 +52,12 @@ def join_sources(sources: list[str]) -> str:
 def _merge(items, is_reference: bool, source_of) -> list[Row]:
     rows: dict[tuple, Row] = {}
     for it in items:
-        row = rows.setdefault(it.row_key, Row(it.model, it.settings, it.frames, is_reference))
+        row = rows.get(it.row_key)
+        if row is None:
+            row = rows[it.row_key] = Row(
+                it.model, it.settings, it.frames, is_reference, harness=it.harness, revision=it.revision,
+                effective_args=dict(getattr(it, "effective_args", {})),
+            )
         for column, value in it.scores.items():
             row.scores[(it.benchmark.key, column)] = value
         src = source_of(it)
@@ -62,7 +73,7 @@ def _merge(items, is_reference: bool, source_of) -> list[Row]:
 def build_rows(records, references, source_of_record) -> list[Row]:
     """Runs first (sorted), then the published references in data-file order."""
     runs = _merge(records, False, source_of_record)
-    runs.sort(key=lambda r: (r.model, r.settings, r.frames.sort_key()))
+    runs.sort(key=lambda r: (r.model, r.revision, r.harness, r.settings, r.frames.sort_key()))
     return runs + _merge(references, True, lambda ref: ref.source)
 
 
@@ -76,35 +87,72 @@ def headline_columns(rows: list[Row]) -> list[tuple[Benchmark, str]]:
     return [(b, c) for b, c in columns(rows) if c == b.main]
 
 
-def _cells(row: Row, cols, fmt) -> list[str]:
-    cells = [row.model + (" [ref]" if row.is_reference else ""), row.settings, row.frames.label, row.source]
+def _cells(row: Row, cols, fmt, revision_chars: int = 40, delta_fmt=None) -> list[str]:
+    revision = row.revision[:revision_chars] if row.revision != "unknown" else row.revision
+    cells = [row.model + (" [ref]" if row.is_reference else ""), row.settings, row.frames.label, row.harness, revision, row.source]
     for bench, col in cols:
         value = row.scores.get((bench.key, col))
         cells.append("" if value is None else fmt(value))
+        if delta_fmt is not None:
+            delta = row.deltas.get((bench.key, col))
+            cells.append(delta_fmt(row, delta))
     return cells
 
 
-def markdown_table(rows: list[Row], cols) -> str:
-    header = list(KEY_COLUMNS) + [column_header(b, c) for b, c in cols]
+def _headers(cols, with_delta: bool) -> list[str]:
+    out = []
+    for bench, col in cols:
+        out.append(column_header(bench, col))
+        if with_delta:
+            out.append(f"{DELTA} {column_header(bench, col)}")
+    return out
+
+
+def _md_delta(row: Row, delta) -> str:
+    if delta is None:
+        return ""
+    return "base" if row.baseline == "self" else f"{delta:+.1f}"
+
+
+def markdown_table(rows: list[Row], cols, with_delta: bool = False) -> str:
+    """Revisions cut to 12 characters (the CSV has them whole); with_delta adds a Δ column
+    after each score column ("base" on the baseline row itself)."""
+    header = list(KEY_COLUMNS) + _headers(cols, with_delta)
 
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join(["---"] * len(KEY_COLUMNS) + ["---:"] * len(cols)) + "|"]
+    score_columns = len(header) - len(KEY_COLUMNS)
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "|".join(["---"] * len(KEY_COLUMNS) + ["---:"] * score_columns) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join(esc(c) for c in _cells(row, cols, lambda v: f"{v:.1f}")) + " |")
+        cells = _cells(row, cols, lambda v: f"{v:.1f}", revision_chars=12, delta_fmt=_md_delta if with_delta else None)
+        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
 def write_csv(rows: list[Row], cols, path: str) -> None:
-    """Full precision (4 decimals) so the CSV can be re-checked against the results JSONs."""
+    """Full precision (4 decimals) so the CSV can be re-checked against the results JSONs;
+    a Δ column after each headline column (0 on the baseline row), and the baseline row named."""
+    headline = {(b.key, c) for b, c in cols if c == b.main}
+    header = list(KEY_COLUMNS) + ["Reference", "Baseline", "Notes"]
+    for bench, col in cols:
+        header.append(column_header(bench, col))
+        if (bench.key, col) in headline:
+            header.append(f"{DELTA} {column_header(bench, col)}")
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(list(KEY_COLUMNS) + ["Reference", "Notes"] + [column_header(b, c) for b, c in cols])
+        writer.writerow(header)
         for row in rows:
-            cells = _cells(row, cols, lambda v: f"{v:.4f}")
+            cells = _cells(row, [], lambda v: v)
             cells[0] = row.model  # the CSV has its own Reference column instead of the [ref] tag
-            writer.writerow(cells[:4] + ["yes" if row.is_reference else "no", " / ".join(row.notes)] + cells[4:])
+            cells += ["yes" if row.is_reference else "no", row.baseline, " / ".join(row.notes)]
+            for bench, col in cols:
+                value = row.scores.get((bench.key, col))
+                cells.append("" if value is None else f"{value:.4f}")
+                if (bench.key, col) in headline:
+                    delta = row.deltas.get((bench.key, col))
+                    cells.append("" if delta is None else f"{delta:.4f}")
+            writer.writerow(cells)
 
 
 def relative_source(path: str, roots: list[str]) -> str:
