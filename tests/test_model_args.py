@@ -65,14 +65,16 @@ def test_unsupported_architecture_lists_supported(tmp_path):
 
 
 def test_checkpoint_with_rope_scaling_is_not_scaled_twice(tiny_checkpoints, tmp_path):
+    """Linear scaling composes (METHOD.md 1b, tests/test_nextvideo_linear_rope.py); a type
+    without a written rule is refused before any weight is loaded."""
     import shutil
 
     ckpt = tmp_path / "scaled"
     shutil.copytree(tiny_checkpoints["llava_onevision"], ckpt)
     cfg = json.loads((ckpt / "config.json").read_text())
-    cfg["text_config"]["rope_parameters"] = {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0}
+    cfg["text_config"]["rope_scaling"] = {"type": "dynamic", "factor": 2.0}  # hub spelling, as the fixture writes it
     (ckpt / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError) as err:
         make_lm(ckpt, rope_ext="vcwe")
-    assert "linear" in str(err.value) and "rope_ext=none" in str(err.value)
+    assert "dynamic" in str(err.value) and "rope_ext=none" in str(err.value)
     make_lm(ckpt, rope_ext="none")  # the checkpoint's own scaling alone is fine
