@@ -268,3 +268,91 @@ def test_bad_bench_json_is_a_clear_error(dummy_run, tmp_path, capsys):
     (tmp_path / "bench.json").write_text(json.dumps({"cases": []}))
     assert cli.main([str(dummy_run["out"]), "--out", str(tmp_path / "rep"), "--bench", str(tmp_path / "bench.json")]) == 2
     assert "'rows'" in capsys.readouterr().err
+
+
+# ---- harness versions, revisions and the Δ columns ------------------------------------------
+COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def _lvu_run(dummy_run, dst: Path, model_args: str, shift: float, harness: str | None = "0.7.3", manifest_args: str | None = None) -> dict:
+    """The dummy run's results relabelled as an lvu_ext run with `model_args`, every harness
+    metric moved by `shift`, and (unless harness is None) a run manifest beside it."""
+    def edit(data):
+        data["config"]["model"] = "lvu_ext"
+        data["config"]["model_args"] = model_args
+        for values in data["results"].values():
+            for key, value in values.items():
+                if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float)):
+                    values[key] = value + shift / (100.0 if key.startswith("lvb_acc") else 1.0)
+
+    path = _copy_run(dummy_run["out"], dst, edit)
+    if harness is not None:
+        args = dict(part.split("=", 1) for part in model_args.split(","))
+        manifest = {"versions": {"lmms-eval": harness}, "checkpoint": {"id": args["pretrained"], "revision": COMMIT},
+                    "model_args": {"rope_ext": "vcwe", "pooling": "progressive", **args},
+                    "model_args_string": model_args if manifest_args is None else manifest_args}
+        (dst / "lvu_ext_run.json").write_text(json.dumps(manifest))
+    return json.loads(path.read_text())
+
+
+def _report_csv(paths, out: Path, *extra) -> list[dict]:
+    assert cli.main([*map(str, paths), "--out", str(out), "--no-references", "-q", *extra]) == 0
+    with open(out / "report.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_delta_is_taken_within_one_harness_version(dummy_run, tmp_path):
+    mlvu_task = dummy_run["tasks"][0]  # MLVU dev at 32 frames
+    base = _lvu_run(dummy_run, tmp_path / "base", "pretrained=org/m,rope_ext=none,pooling=native", 0.0)
+    vcwe = _lvu_run(dummy_run, tmp_path / "vcwe", "pretrained=org/m,rope_ext=vcwe,pooling=native", 5.0)
+    _lvu_run(dummy_run, tmp_path / "old", "pretrained=org/m,rope_ext=vcwe,pooling=native", 9.0, harness="0.6.1")
+    rows = _report_csv([tmp_path / "base", tmp_path / "vcwe", tmp_path / "old"], tmp_path / "rep")
+
+    def row(settings, harness):
+        found = [r for r in rows if (r["Settings"], r["Frames"], r["Harness"]) == (settings, "32", harness)]
+        assert len(found) == 1, rows
+        return found[0]
+
+    metric = "mlvu_percetion_score,none"
+    new = row("rope_ext=vcwe,pooling=native", "0.7.3")
+    assert new["Revision"] == COMMIT and new["Baseline"] == "rope_ext=none,pooling=native @ 32"
+    assert float(new["Δ MLVU M-Avg"]) == pytest.approx(vcwe["results"][mlvu_task][metric] - base["results"][mlvu_task][metric])
+    assert float(row("rope_ext=none,pooling=native", "0.7.3")["Δ MLVU M-Avg"]) == 0.0
+    old = row("rope_ext=vcwe,pooling=native", "0.6.1")  # the same settings under another harness: its own row, no Δ
+    assert old["Δ MLVU M-Avg"] == "" and "no rope_ext=none,pooling=native@32 run" in old["Notes"]
+    assert "This table mixes harness versions: 0.6.1 (3 rows), 0.7.3 (6 rows)" in (tmp_path / "rep" / "report.md").read_text()
+
+    # --baseline picks another row
+    rows = _report_csv([tmp_path / "base", tmp_path / "vcwe"], tmp_path / "rep2", "--baseline", "rope_ext=vcwe,pooling=native@32")
+    assert float(row("rope_ext=none,pooling=native", "0.7.3")["Δ MLVU M-Avg"]) == pytest.approx(-5.0, abs=1e-3)
+    assert row("rope_ext=vcwe,pooling=native", "0.7.3")["Baseline"] == "self"
+
+
+def test_manifest_of_another_run_is_not_used(dummy_run, tmp_path):
+    results = _lvu_run(dummy_run, tmp_path / "run", "pretrained=org/m,rope_ext=none,pooling=native", 0.0,
+                       manifest_args="pretrained=org/m,rope_ext=vcwe")
+    rows = _report_csv([tmp_path / "run"], tmp_path / "rep")
+    version = results["lmms_eval_version"]
+    for row in rows:
+        assert row["Harness"] == ("unknown" if version.startswith("unknown@unknown") else f"git:{version}")
+        assert row["Revision"] == "unknown" and "belongs to another run" in row["Notes"]
+
+
+def test_mlvu_test_rows_are_flagged(dummy_run, tmp_path):
+    task = dummy_run["tasks"][0]
+
+    def as_mlvu_test(data):
+        renamed = task.replace("mlvu_dev", "mlvu_test")
+        data["results"] = {renamed: data["results"][task]}
+        data["configs"] = {renamed: data["configs"][task]}
+
+    _copy_run(dummy_run["out"], tmp_path / "run", as_mlvu_test)
+    rows = _report_csv([tmp_path / "run"], tmp_path / "rep")
+    assert len(rows) == 1 and rows[0]["MLVU-test M-Avg"] and "E or F always counts as wrong" in rows[0]["Notes"]
+    assert "**MLVU-test rows.**" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("spec", ["rope_ext=none", "rope_ext@32", "rope_ext=none@"])
+def test_bad_baseline_is_a_clear_error(tmp_path, capsys, spec):
+    assert cli.main([str(tmp_path), "--out", str(tmp_path / "rep"), "--baseline", spec]) == 2
+    assert "--baseline" in capsys.readouterr().err
