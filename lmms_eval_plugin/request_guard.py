@@ -13,6 +13,7 @@ and model-arg exits are SystemExits already.
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 from loguru import logger as eval_logger
@@ -44,3 +45,25 @@ def guard_request(task, doc_id, journal, recorder):
         eval_logger.opt(exception=exc).error(message)  # the traceback, for whoever debugs it
         recorder.write({"task": task, "doc_id": doc_id, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
         raise RequestFailedError(message) from None
+
+
+def guarded_batch(request_type: str):
+    """Decorator for `generate_until` / `loglikelihood`: an exception outside any one
+    request's step (ordering, prefetching) ends the run the same way, naming the request type."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def run(self, requests):
+            try:
+                return method(self, requests)
+            except Exception as exc:
+                tasks = sorted({str(r.args[4]) for r in requests if len(getattr(r, "args", ())) > 4})
+                where = f"{request_type} of {len(requests)} requests ({', '.join(tasks[:5])})"
+                detail = " ".join(str(exc).split())[:300]
+                message = f"lvu_ext: {where}: {type(exc).__name__}: {detail} -> run stopped; {resume_hint(getattr(self, 'journal', None))}"
+                eval_logger.opt(exception=exc).error(message)
+                raise RequestFailedError(message) from None
+
+        return run
+
+    return decorate
