@@ -28,7 +28,7 @@ from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
 from lmms_eval_plugin.patches.rope_window import rope_override
 from lmms_eval_plugin.prompting import build_prompt, prompt_ids
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
-from lmms_eval_plugin.request_guard import guard_request
+from lmms_eval_plugin.request_guard import guard_request, guarded_batch
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.run_manifest import open_manifest
 from lmms_eval_plugin.chunked_prefill import prefill_cache
@@ -347,9 +347,11 @@ class LvuExt(lmms):
             return None, None
 
     # ---- requests ----------------------------------------------------------------
+    @guarded_batch("generate_until")  # a failure outside any one request still ends the run non-zero
     def generate_until(self, requests: list[Instance]) -> list[str]:
         return self._answer_all(requests, "generate_until", self._generate_request)
 
+    @guarded_batch("loglikelihood")  # a failure outside any one request still ends the run non-zero
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         return self._answer_all(requests, "loglikelihood", self._loglikelihood_request)
 
