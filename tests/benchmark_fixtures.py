@@ -196,7 +196,15 @@ def _options(i: int) -> tuple[list[str], int]:
     return [f"The square is {c}." for c in COLORS], answer
 
 
+EXTRA_OPTIONS = ("The square is black.", "The square is white.")
+
+
 def _mlvu_docs(benchmark: str, k: int):
+    """MLVU's text format: the bare question, then one "(A) ..." line per option (no
+    "Question:" / "Options:" headers). Dev questions have four options; test questions up to
+    six (A-F), and the harness's answer extraction maps only A-D, so an E/F answer cannot
+    score. The public test split is reported to withhold its answers: `answer` here only
+    lets the harness's process_results run on the fixture."""
     types = MLVU_DEV_TYPES if benchmark == "mlvu_dev" else MLVU_TEST_TYPES
     docs, videos = [], {}
     for t, task_type in enumerate(types):
@@ -206,11 +214,14 @@ def _mlvu_docs(benchmark: str, k: int):
             seconds = 4 + (i % 3)  # >= 32 frames, so f32 gets all it asks for
             videos[name] = seconds
             candidates, answer = _options(i)
+            if benchmark == "mlvu_test":
+                candidates = candidates + list(EXTRA_OPTIONS[: i % 3])  # 4, 5 or 6 options
+                answer = i % len(candidates)
             options = "\n".join(f"({chr(65 + n)}) {c}" for n, c in enumerate(candidates))
             docs.append({
                 "video_name": name,
                 "duration": float(seconds),
-                "question": f"Question: What colour is the moving square?\nOptions:\n{options}",
+                "question": f"What colour is the moving square?\n{options}",
                 "candidates": candidates,
                 "answer": chr(65 + answer),
                 "task_type": task_type,
@@ -257,6 +268,8 @@ def _lvb_docs(benchmark: str, k: int):
             n_opts = 4 + (i % 2)  # LongVideoBench has 4 or 5 options; unused ones are "N/A"
             if n_opts == 5:
                 candidates = candidates + ["The square is black."]
+            # The test split has no public ground truth (only the submission file counts);
+            # correct_choice is kept only because the harness's process_results reads it.
             doc = {
                 "video_id": video_id,
                 "question": "What colour is the moving square?",
