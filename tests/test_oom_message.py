@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import make_lm, make_request
-from lmms_eval_plugin.errors import OutOfMemoryRunError
+from lmms_eval_plugin.errors import OutOfMemoryRunError, RequestFailedError
 from lmms_eval_plugin.method.pooling import PoolingSettings, visual_token_count
 from lmms_eval_plugin.video_cache import VideoFeatureCache
 
@@ -48,5 +48,7 @@ def test_oom_names_frames_tokens_and_what_fits(lm, sample_video, monkeypatch, wh
 def test_other_errors_pass_through(lm, sample_video, monkeypatch):
     monkeypatch.setattr(lm.model, "generate", raiser(RuntimeError("shape mismatch")))
     lm.video_cache = VideoFeatureCache(0)  # no cached features: the vision tower must run
-    with pytest.raises(RuntimeError, match="shape mismatch"):
+    # not an out-of-memory message: the request guard's own failure line (request_guard.py)
+    with pytest.raises(RequestFailedError, match="RuntimeError: shape mismatch") as err:
         lm.generate_until([make_request(lm, str(sample_video), "What happens?", GEN)])
+    assert "out of memory" not in str(err.value)
