@@ -67,7 +67,7 @@ def checkpoint_revision(pretrained: str, local_path: str, revision: str) -> tupl
             return snapshot.group(1), "hub snapshot folder"
         if os.path.exists(os.path.join(local_path, ".git")):
             try:
-                out = subprocess.run(["git", "-C", local_path, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+                out = subprocess.run(["git", "-C", local_path, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
             except (OSError, subprocess.SubprocessError):
                 out = None
             if out is not None and out.returncode == 0 and _COMMIT.match(out.stdout.strip()):

@@ -199,7 +199,7 @@ def test_delta_cells_are_differences_of_the_harness_numbers(report):
 
 
 def test_run_manifest_of_each_lvu_ext_run(report):
-    for folder, settings in SETTINGS.items():
+    for folder in SETTINGS:
         manifest = json.loads((report["root"] / folder / "lvu_ext_run.json").read_text())
         assert manifest["versions"] == {p: importlib.metadata.version(p) for p in ("lmms-eval", "transformers", "torch", "accelerate", "lvu_ext")}
         assert (manifest["checkpoint"]["id"], manifest["checkpoint"]["revision"]) == (HUB_ID, COMMIT)

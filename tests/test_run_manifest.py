@@ -92,7 +92,7 @@ def test_yaml_hash_covers_the_include_chain():
     # the include chain, followed with a plain regex over the files
     expected, current = [], variant
     while True:
-        found = re.search(r"^include:\s*(\S+)\s*$", current.read_text(), re.M)
+        found = re.search(r"^include:\s*(\S+)\s*$", current.read_text(), re.MULTILINE)
         if not found:
             break
         target = Path(found.group(1)) if Path(found.group(1)).is_file() else current.parent / found.group(1)

@@ -16,9 +16,11 @@ def harness_note(rows) -> list[str]:
         return []
     listed = ", ".join(f"{harness} ({n} row{'s' if n > 1 else ''})" for harness, n in sorted(counts.items()))
     return [
-        f"**This table mixes harness versions: {listed}.** lmms-eval rewrites answer extraction and aggregation "
-        "between versions (e.g. Video-MME's extraction, MLVU's M-Avg), so absolute scores from different versions, "
-        "or of unknown version, are not comparable; compare the Δ columns, which are taken within one version.",
+        (
+            f"**This table mixes harness versions: {listed}.** lmms-eval rewrites answer extraction and aggregation "
+            "between versions (e.g. Video-MME's extraction, MLVU's M-Avg), so absolute scores from different versions, "
+            "or of unknown version, are not comparable; compare the Δ columns, which are taken within one version."
+        ),
         "",
     ]
 
@@ -27,11 +29,13 @@ def mlvu_test_note(rows) -> list[str]:
     if not any(key == "mlvu_test" for row in rows for key, _ in row.scores):
         return []
     return [
-        "**MLVU-test rows.** Its questions have up to six options (A-F), but the harness's answer extraction reads only "
-        "A-D, so every question whose answer is E or F counts as wrong whatever the model says. The M-Avg is therefore a "
-        "lower bound, not comparable with MLVU-test numbers scored elsewhere (e.g. the official leaderboard). Two runs "
-        "scored by the same harness version share that handicap, so their difference still says which setting answers "
-        "the A-D questions better; it says nothing about the E/F questions.",
+        (
+            "**MLVU-test rows.** Its questions have up to six options (A-F), but the harness's answer extraction reads only "
+            "A-D, so every question whose answer is E or F counts as wrong whatever the model says. The M-Avg is therefore a "
+            "lower bound, not comparable with MLVU-test numbers scored elsewhere (e.g. the official leaderboard). Two runs "
+            "scored by the same harness version share that handicap, so their difference still says which setting answers "
+            "the A-D questions better; it says nothing about the E/F questions."
+        ),
         "",
     ]
 
