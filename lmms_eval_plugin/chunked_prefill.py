@@ -32,12 +32,12 @@ def prefill_cache(model, input_ids: torch.Tensor, features: torch.Tensor | None,
         if bool(mask.any()):
             rows = feature_row[start:end][mask]
             kwargs["mm_encoder_outputs"] = {"video": BaseModelOutputWithPooling(pooler_output=features[:, rows])}
-        out = model(
+        # The base model (no lm_head): a prefix's logits are never used.
+        out = model.model(
             input_ids=input_ids[:, start:end],
             attention_mask=torch.ones((1, end), dtype=input_ids.dtype, device=input_ids.device),
             cache=cache,
             use_cache=True,
-            logits_to_keep=1,  # the prefix's logits are never used; keep the smallest slice
             **kwargs,
         )
         cache = out.cache

@@ -39,13 +39,18 @@ class PrefixCache:
         self.hits = 0
         self.misses = 0
 
-    def lookup(self, video_key: Hashable | None, ids: list[int]):
+    def lookup(self, video_key: Hashable | None, ids: list[int], last_use: bool = False):
         """A copy of the stored cache when `ids` extends the stored prefix of `video_key`
-        by at least one token; else None."""
+        by at least one token; else None. `last_use`: no later question will ask for it, so
+        the stored cache itself is handed over (no copy) and forgotten."""
         n = len(self._prefix)
         if (self.enabled and self._cache is not None and video_key is not None and video_key == self._key
                 and len(ids) > n and tuple(ids[:n]) == self._prefix):
             self.hits += 1
+            if last_use:
+                cache = self._cache
+                self.clear()
+                return cache
             return copy_cache(self._cache)
         self.misses += 1
         return None

@@ -57,7 +57,7 @@ def test_all_cases_tiny_inline(tmp_path, work):
                "--max-new-tokens", "2", "--merge", str(out / "bench.json"), "--clip-frames", "16", "--out", str(merged), "--work-dir", str(work)])
     assert rc == 0
     report = _report(merged)
-    assert len(report["rows"]) == 9 and report["rows"][-1]["frames"] == 12
+    assert len(report["rows"]) == 2 * len(CASES) + 1 and report["rows"][-1]["frames"] == 12
     assert report["rows"][-1]["mem_ratio_vs_stock"] is None and any("12 frames" in n for n in report["notes"])
 
 

@@ -275,6 +275,10 @@ def _notes(device: str, rows: list[dict]) -> list[str]:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--workload" in argv:  # K videos x Q questions through the lmms-eval CLI (bench/workload.py)
+        from lmms_eval_plugin.bench.workload import main as workload_main
+
+        return workload_main([a for a in argv if a != "--workload"])
     ns = build_parser().parse_args(argv)
     return run(ns, argv)
 

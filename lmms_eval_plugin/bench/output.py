@@ -9,7 +9,7 @@ from lmms_eval_plugin.bench.cases import CASES, DESCRIPTION, STOCK
 
 JSON_NAME, MD_NAME, PNG_NAME = "bench.json", "bench.md", "bench.png"
 STYLES = {STOCK: ("k", "o", "-"), "lvu_ext_off": ("tab:blue", "s", "--"), "lvu_ext_vcwe": ("tab:orange", "^", "-."),
-          "lvu_ext_default": ("tab:green", "D", "-")}
+          "lvu_ext_default": ("tab:green", "D", "-"), "lvu_ext_default_chunked": ("tab:purple", "v", ":")}
 
 
 def write_json(report: dict, out: Path) -> Path:

@@ -3,7 +3,7 @@ the issue's goals, each stated as met / not met / not measured."""
 
 from __future__ import annotations
 
-from lmms_eval_plugin.bench.cases import CASES, DEFAULT, METHOD_OFF, STOCK
+from lmms_eval_plugin.bench.cases import CASES, CHUNKED, DEFAULT, METHOD_OFF, STOCK
 
 MET, NOT_MET, NOT_MEASURED = "met", "not met", "not measured"
 ROW_KEYS = ("case", "frames", "peak_mem_gb", "baseline_mem_gb", "peak_before_lm_gb", "prefill_s", "ttft_s", "total_s",
@@ -90,6 +90,17 @@ def _cpu_ratio_goal(rows) -> dict:
                  f"{d['peak_mem_gb']:.2f} / {s['peak_mem_gb']:.2f} GB = {r:.3f}")
 
 
+def _cpu_chunked_goal(rows) -> dict:
+    name = "cpu: lvu_ext defaults + prefill_chunk peak memory <= 0.25 x stock at 256 frames"
+    d, s = _find(rows, CHUNKED, 256), _find(rows, STOCK, 256)
+    if d is None or s is None or s["status"] != "ok":
+        return _goal(name, NOT_MEASURED, "256 frames of stock and defaults + prefill_chunk not both run")
+    if d["status"] != "ok":
+        return _goal(name, NOT_MET, f"defaults + prefill_chunk {d['status']} at 256 frames")
+    r = d["mem_ratio_vs_stock"]
+    return _goal(name, MET if r is not None and r <= 0.25 else NOT_MET, f"{d['peak_mem_gb']:.2f} / {s['peak_mem_gb']:.2f} GB = {r:.3f}")
+
+
 def _gpu_goals(rows, measured: bool) -> list[dict]:
     names = ("gpu 7B: 256 frames with lvu_ext defaults under 24 GB peak",
              "gpu 7B: 1024 frames with lvu_ext defaults within one 80 GB GPU",
@@ -134,6 +145,7 @@ def evaluate_goals(rows: list[dict], device: str, arch: str, shrunk: bool, isola
         goals.append(_goal("cpu: lvu_ext defaults peak memory <= 0.45 x stock at 256 frames", NOT_MEASURED, "GPU run"))
         return goals
     goals.append(_cpu_ratio_goal(rows))
+    goals.append(_cpu_chunked_goal(rows))
     goals += _off_vs_stock(rows, "cpu", CPU_RSS_TOLERANCE)
     if isolation != "process":  # one process: RSS carries over from case to case
         why = "CPU run with --isolation inline: peak RSS is not per case (use --isolation process)"

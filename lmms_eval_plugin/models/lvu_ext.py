@@ -119,6 +119,7 @@ class LvuExt(lmms):
         self.prefix_cache = PrefixCache(args.prefix_cache)
         self._prefetcher: VideoPrefetcher | None = None
         self._prefetched = 0  # videos served by a background decode, over the run
+        self._video_continues = False  # the next request in the grouped order asks about the same video
         self.last_video: PreparedVideo | None = None  # the video of the latest request (tests, debugging)
         self.journal, self._fingerprint = self._open_journal(args)
         eval_logger.info(
@@ -369,6 +370,9 @@ class LvuExt(lmms):
             try:
                 for position, index in enumerate(tqdm(order, disable=(self.rank != 0), desc=f"lvu_ext {request_type}")):
                     self._prefetch_after(ordered_jobs, position)
+                    # the prefix KV is worth keeping only when the next request asks about the same video
+                    following = ordered_jobs[position + 1] if position + 1 < len(order) else None
+                    self._video_continues = following is not None and following == ordered_jobs[position]
                     results[index], from_journal = answer_request(requests[index])
                     resumed += from_journal
             finally:
@@ -424,19 +428,22 @@ class LvuExt(lmms):
             return text, False
 
     def _prefix_kv(self, prepared: PreparedVideo, ids: list[int], input_ids: torch.Tensor, needed_after: int = 1):
-        """(KV cache of the prompt through its visual tokens, prefix cache hit?) for the split
-        path (prefix_cache or prefill_chunk on), or (None, False) for the one-pass path.
-        `needed_after`: tokens that must follow the prefix (positions whose logits are used)."""
-        if not (self.prefix_cache.enabled or self.args.prefill_chunk):
-            return None, False
+        """(KV cache of the prompt through its visual tokens, prefix cache hit?), or (None,
+        False) for the one-pass path: used when the prefix is cached, worth caching (another
+        question on this video follows) or chunked (prefill_chunk). `needed_after`: tokens
+        that must follow the prefix (the positions whose logits are used)."""
         n = visual_prefix_length(ids, self.model.config.video_token_id)
         if n == 0 or len(ids) - n < needed_after:
             return None, False
-        cache = self.prefix_cache.lookup(prepared.key, ids)
+        cache = self.prefix_cache.lookup(prepared.key, ids, last_use=not self._video_continues)
         if cache is not None:
             return cache, True
+        keep = self.prefix_cache.enabled and self._video_continues
+        self.prefix_cache.clear()  # another video's prefix is of no more use: free it now
+        if not (keep or self.args.prefill_chunk):
+            return None, False
         cache = prefill_cache(self.model, input_ids[:, :n], prepared.features, self.args.prefill_chunk)
-        if self.prefix_cache.enabled:
+        if keep:
             self.prefix_cache.store(prepared.key, ids[:n], cache)
             cache = copy_cache(cache)  # the question continues on a copy; the stored prefix stays as it is
         return cache, False

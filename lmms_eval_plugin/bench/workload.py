@@ -1,0 +1,273 @@
+"""`lvu-ext bench --workload`: a whole (small) benchmark, not one request.
+
+K synthetic videos x Q questions each, through the real lmms-eval CLI on a local task,
+one fresh lmms-eval process per case, all on the same OneVision-architecture checkpoint
+and the same frame count:
+
+  llava_hf             lmms-eval's built-in llava_hf (--force_simple, max_frames_num=N)
+  off_reuse_off        lvu_ext, method off (rope_ext=none,pooling=native), every reuse off
+  off_reuse_on         lvu_ext, method off, reuse on (video cache, prefix cache, prefetch)
+  default_reuse_off    lvu_ext defaults (vcwe + progressive pooling), every reuse off
+  default_reuse_on     lvu_ext defaults, reuse on
+
+Figures per case: time in lmms-eval's `evaluate` (every request from building it to its
+score; model loading excluded) per question and per hour, the whole process's wall time,
+peak RSS of the process, and whether the answers equal those they must equal. Writes
+workload.json, workload.md and workload.png to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LLAVA_HF = "llava_hf"
+REUSE_OFF = {"video_cache": 0, "prefix_cache": "false", "prefetch": 0}
+REUSE_ON = {"video_cache": 2, "prefix_cache": "true", "prefetch": 1}
+METHOD_OFF = {"rope_ext": "none", "pooling": "native"}
+# case -> lvu_ext model args (None: lmms-eval's llava_hf)
+CASES = {
+    LLAVA_HF: None,
+    "off_reuse_off": {**METHOD_OFF, **REUSE_OFF},
+    "off_reuse_on": {**METHOD_OFF, **REUSE_ON},
+    "default_reuse_off": dict(REUSE_OFF),
+    "default_reuse_on": dict(REUSE_ON),
+}
+DESCRIPTION = {
+    LLAVA_HF: "lmms-eval's llava_hf (--force_simple), max_frames_num=N",
+    "off_reuse_off": "lvu_ext rope_ext=none,pooling=native, video_cache=0,prefix_cache=false,prefetch=0",
+    "off_reuse_on": "lvu_ext rope_ext=none,pooling=native, video_cache=2,prefix_cache=true,prefetch=1",
+    "default_reuse_off": "lvu_ext defaults (vcwe + progressive), video_cache=0,prefix_cache=false,prefetch=0",
+    "default_reuse_on": "lvu_ext defaults (vcwe + progressive), video_cache=2,prefix_cache=true,prefetch=1",
+}
+# pairs whose answers must be equal (reuse is exact), and the peer a user compares with
+MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"))
+TASK = "lvu_workload"
+# llava_hf renders `[{"role": "user", "content": "<video>\n<question>"}]` with the tokenizer's chat
+# template. The llava-hf OneVision template reads list content (`selectattr('type', ...)`), so
+# it drops a plain-string message and the processor then finds 0 <video> tokens. llava_hf's own
+# `chat_template` model arg fixes that with Qwen2's ChatML for string content, which renders
+# exactly the prompt lvu_ext builds (no comma inside, as lmms-eval splits model args on commas).
+CHATML_STRING_CONTENT = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                         "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+QUESTIONS = [
+    ("What is the colour of the moving block?", ["A. red", "B. green", "C. blue", "D. white"], "A"),
+    ("In which direction does the block move?", ["A. left", "B. right", "C. up", "D. down"], "B"),
+    ("How many blocks are in the video?", ["A. one", "B. two", "C. three", "D. four"], "A"),
+    ("What is in the background?", ["A. noise", "B. a wall", "C. the sky", "D. water"], "A"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lmms_eval_plugin.bench import archs
+
+    p = argparse.ArgumentParser(prog="lvu-ext bench --workload", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--videos", type=int, default=3, help="K synthetic videos (default 3)")
+    p.add_argument("--questions", type=int, default=3, help=f"Q questions per video (default 3, at most {len(QUESTIONS)})")
+    p.add_argument("--frames", type=int, default=64, help="frames per video, every case (default 64)")
+    p.add_argument("--arch", choices=archs.ARCH_NAMES, default="cpu-mid", help="checkpoint architecture (default cpu-mid)")
+    p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
+    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--video-frames", type=int, default=None, help="length of each synthetic clip (default: 2 x --frames)")
+    p.add_argument("--extra-lvu-args", default="", help="model args added to every lvu_ext case (e.g. prefill_chunk=2048)")
+    p.add_argument("--out", default="bench_workload_out")
+    p.add_argument("--work-dir", default=None, help="checkpoint, videos, task, logs (default: $LVU_EXT_CACHE/bench)")
+    p.add_argument("--case-timeout-s", type=float, default=3600)
+    return p
+
+
+def _write_task(work: Path, videos: list[Path], questions: int, max_new_tokens: int) -> tuple[Path, Path]:
+    """(task folder for --include_path, docs JSON): one doc per (video, question)."""
+    task_dir = work / "workload_task"
+    task_dir.mkdir(parents=True, exist_ok=True)
+    (task_dir / "workload_task_shim.py").write_text("from lmms_eval_plugin.bench.workload_task import *  # noqa: F401,F403\n")
+    (task_dir / f"{TASK}.yaml").write_text(f"""task: {TASK}
+class: !function workload_task_shim.WorkloadTask
+dataset_path: {TASK}_generated
+test_split: test
+output_type: generate_until
+doc_to_visual: !function workload_task_shim.doc_to_visual
+doc_to_text: !function workload_task_shim.doc_to_text
+doc_to_target: answer
+process_results: !function workload_task_shim.process_results
+generation_kwargs:
+  max_new_tokens: {max_new_tokens}
+  temperature: 0
+  do_sample: false
+metric_list:
+  - metric: accuracy
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 0.1
+""")
+    # Question-major, as a harness that sorts by question would hand them over: the
+    # questions of one video are NOT adjacent in the input.
+    docs = []
+    for q in range(questions):
+        question, options, answer = QUESTIONS[q]
+        for v, video in enumerate(videos):
+            docs.append({"doc_id": len(docs), "videoID": f"clip{v}", "video": str(video), "question": question,
+                         "options": options, "answer": answer})
+    docs_path = work / "workload_docs.json"
+    docs_path.write_text(json.dumps(docs, indent=1))
+    return task_dir, docs_path
+
+
+def _videos(work: Path, k: int, n_frames: int) -> list[Path]:
+    from lmms_eval_plugin.bench.clip import ensure_clip
+
+    # different lengths, so each video is its own file with its own frames
+    return [ensure_clip(work / f"workload_clip{i}_{n_frames + 7 * i}f.mp4", n_frames + 7 * i) for i in range(k)]
+
+
+def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path, extra: str) -> list[str]:
+    if CASES[case] is None:
+        model = LLAVA_HF
+        args = (f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32,max_frames_num={frames},"
+                f"chat_template={CHATML_STRING_CONTENT}")
+        flags = ["--force_simple"]
+    else:
+        settings = {"pretrained": str(model_dir), "device": "cpu", "dtype": "float32", "num_frames": frames,
+                    "resume_journal": "off", **CASES[case]}
+        model, args, flags = "lvu_ext", ",".join(f"{k}={v}" for k, v in settings.items()), []
+        if extra:
+            args += "," + extra
+    return [sys.executable, "-m", "lmms_eval_plugin.bench.workload_launch", "--model", model, "--model_args", args,
+            "--tasks", TASK, "--include_path", str(task_dir), "--batch_size", "1", "--output_path", str(out),
+            "--log_samples", *flags]
+
+
+def _run_case(case: str, cmd: list[str], env: dict, log: Path, timing: Path, timeout_s: float) -> dict:
+    """One lmms-eval process: wall time, peak RSS (the child's own ru_maxrss, from wait4)."""
+    start = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        deadline = start + timeout_s
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.2)
+    wall = time.monotonic() - start
+    rc = os.waitstatus_to_exitcode(status)
+    row = {"case": case, "status": "ok" if rc == 0 else ("timeout" if wall > timeout_s else "error"), "exit_code": rc,
+           "wall_s": round(wall, 2), "peak_mem_gb": usage.ru_maxrss * 1024 / 1e9, "evaluate_s": None}
+    if timing.exists():
+        row["evaluate_s"] = json.loads(timing.read_text())["evaluate_s"]
+    if rc != 0:
+        row["error"] = "\n".join(log.read_text(errors="replace").splitlines()[-15:])[-1500:]
+    return row
+
+
+def _answers(out: Path) -> dict[int, str]:
+    files = sorted(out.rglob(f"*_samples_{TASK}.jsonl"))
+    if not files:
+        return {}
+    rows = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
+    return {r["doc_id"]: (r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"]) for r in rows}
+
+
+def _reuse_counts(out: Path) -> dict | None:
+    files = sorted(out.rglob("lvu_ext_requests*.jsonl"))
+    if not files:
+        return None
+    recs = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+    ok = [r for r in recs if r.get("status") == "ok"]
+    return {"requests": len(ok), "video_cache_hits": sum(bool(r.get("video_cache_hit")) for r in ok),
+            "prefix_cache_hits": sum(bool(r.get("prefix_cache_hit")) for r in ok),
+            "visual_tokens": sorted({r.get("visual_tokens") for r in ok}), "frames_sampled": sorted({r.get("frames_sampled") for r in ok})}
+
+
+def run(ns, argv) -> int:
+    from lmms_eval_plugin.bench import archs
+    from lmms_eval_plugin.bench.cli import _arch_tag, _machine
+    from lmms_eval_plugin.bench.workload_launch import TIMING_ENV
+    from lmms_eval_plugin.bench.workload_output import evaluate_goals, write_outputs
+    from lmms_eval_plugin.bench.workload_task import DOCS_ENV
+    from lmms_eval_plugin.tiny_models import cache_root
+
+    cases = [c.strip() for c in ns.cases.split(",") if c.strip()]
+    bad = [c for c in cases if c not in CASES]
+    if bad or not cases or not 1 <= ns.questions <= len(QUESTIONS) or ns.videos < 1:
+        print(f"--cases from {', '.join(CASES)}; --questions 1..{len(QUESTIONS)}; --videos >= 1 (got {bad or cases})", file=sys.stderr)
+        return 2
+    work = Path(ns.work_dir) if ns.work_dir else cache_root() / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if ns.arch == archs.TINY:
+        model_dir = archs.save_checkpoint(archs.TINY, work / "tiny")
+    else:
+        model_dir = archs.save_checkpoint(ns.arch, work / _arch_tag(ns.arch, archs.ARCHS[ns.arch]))
+    videos = _videos(work, ns.videos, ns.video_frames or 2 * ns.frames)
+    task_dir, docs = _write_task(work, videos, ns.questions, ns.max_new_tokens)
+    runs = work / "workload_runs"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{DOCS_ENV: str(docs)})
+
+    rows, answers, start = [], {}, time.monotonic()
+    for case in cases:
+        case_out = runs / case
+        if case_out.exists():
+            import shutil
+
+            shutil.rmtree(case_out)
+        case_out.mkdir(parents=True)
+        timing = case_out / "timing.json"
+        cmd = _command(case, model_dir, ns.frames, task_dir, case_out / "lmms_eval", ns.extra_lvu_args)
+        row = _run_case(case, cmd, dict(env, **{TIMING_ENV: str(timing)}), case_out / "log.txt", timing, ns.case_timeout_s)
+        answers[case] = _answers(case_out / "lmms_eval")
+        row.update(questions=len(answers[case]), reuse=_reuse_counts(case_out / "lmms_eval"),
+                   command=" ".join(cmd[3:]))
+        n = ns.videos * ns.questions
+        if row["status"] == "ok" and len(answers[case]) != n:  # lmms-eval exits 0 even when evaluation raised
+            row.update(status="error", error=f"{len(answers[case])} of {n} answers logged; see {case_out / 'log.txt'}")
+        if row["evaluate_s"]:
+            row["s_per_question"] = row["evaluate_s"] / n
+            row["questions_per_hour"] = 3600.0 / row["s_per_question"]
+        rows.append(row)
+        print(f"[workload] {case:>18}: {row['status']}, evaluate {row['evaluate_s'] or 0:.1f} s "
+              f"({row.get('s_per_question', 0):.2f} s/question), wall {row['wall_s']:.1f} s, peak {row['peak_mem_gb']:.2f} GB",
+              file=sys.stderr, flush=True)
+
+    for a, b in MUST_EQUAL + (("off_reuse_off", LLAVA_HF),):
+        if answers.get(a) and answers.get(b):
+            next(r for r in rows if r["case"] == a)[f"same_answers_as_{b}"] = answers[a] == answers[b]
+    config = __import__("transformers").AutoConfig.from_pretrained(model_dir)
+    report = {
+        "machine": _machine("cpu"),
+        "model": {"arch": ns.arch, "parameters": archs.parameter_counts(config), "dir": str(model_dir),
+                  "note": "embedded tiny-random-onevision (pipeline check only)" if ns.arch == archs.TINY else archs.ARCHS[ns.arch].note},
+        "settings": {"videos": ns.videos, "questions_per_video": ns.questions, "frames": ns.frames,
+                     "video": f"{ns.videos} synthetic 640x360 clips of {ns.video_frames or 2 * ns.frames}+7k frames",
+                     "max_new_tokens": ns.max_new_tokens, "dtype": "float32", "device": "cpu", "extra_lvu_args": ns.extra_lvu_args,
+                     "order": "question-major (the questions of one video are not adjacent in the task)",
+                     "wall_s": round(time.monotonic() - start, 1)},
+        "command": "lvu-ext bench --workload " + " ".join(argv),
+        "cases": {c: DESCRIPTION[c] for c in cases},
+        "rows": rows,
+        "answers": answers,
+    }
+    report["goals"] = evaluate_goals(report)
+    for path in write_outputs(report, out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run(build_parser().parse_args(argv), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""`python -m lmms_eval_plugin.bench.workload_launch <lmms-eval args>`: the lmms-eval CLI,
+unchanged, with the time spent in `lmms_eval.evaluator.evaluate` (building the requests,
+every model call, scoring; model loading excluded) written as JSON to
+$LVU_WORKLOAD_TIMING. Used by `lvu-ext bench --workload` for every case alike."""
+
+import json
+import os
+import sys
+import time
+
+TIMING_ENV = "LVU_WORKLOAD_TIMING"
+
+
+def main() -> None:
+    import lmms_eval.evaluator as evaluator
+    from lmms_eval.__main__ import cli_evaluate
+
+    original = evaluator.evaluate
+
+    def timed_evaluate(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with open(os.environ[TIMING_ENV], "w", encoding="utf-8") as fh:
+                json.dump({"evaluate_s": time.perf_counter() - start}, fh)
+
+    evaluator.evaluate = timed_evaluate
+    sys.argv = ["lmms_eval", *sys.argv[1:]]
+    cli_evaluate()
+
+
+if __name__ == "__main__":
+    main()
