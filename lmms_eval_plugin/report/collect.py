@@ -19,7 +19,7 @@ RESULTS_SUFFIX = "_results.json"
 
 # lmms-eval's MLVU extraction (mlvu/utils.py extract_characters_regex) reads only A-D.
 MLVU_TEST_NOTE = ("6-option questions: the harness's answer extraction reads only A-D, so a question whose answer is "
-                  "E or F always counts as wrong (see README, Comparison report)")
+                  "E or F always counts as wrong; a test score only if the data carried the ground truth (README, Comparison report)")
 
 
 class NoResultsError(RuntimeError):

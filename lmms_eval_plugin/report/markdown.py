@@ -34,7 +34,9 @@ def mlvu_test_note(rows) -> list[str]:
             "A-D, so every question whose answer is E or F counts as wrong whatever the model says. The M-Avg is therefore a "
             "lower bound, not comparable with MLVU-test numbers scored elsewhere (e.g. the official leaderboard). Two runs "
             "scored by the same harness version share that handicap, so their difference still says which setting answers "
-            "the A-D questions better; it says nothing about the E/F questions."
+            "the A-D questions better; it says nothing about the E/F questions. All of this holds only if the test data "
+            "carried the ground truth: the public MLVU_Test split is reported to withhold it, and without it the row "
+            "measures nothing."
         ),
         "",
     ]
