@@ -97,7 +97,7 @@ class LvuArgs:
     # memory / robustness / logging
     vision_batch: int = 16
     # benchmark throughput (README "Performance"): reuse across the questions of a video
-    video_cache: int = 2
+    video_cache: int = 1
     prefix_cache: bool = True
     prefetch: int = 1
     prefill_chunk: int = 0

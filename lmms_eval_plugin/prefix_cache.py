@@ -62,3 +62,29 @@ class PrefixCache:
 
     def clear(self) -> None:
         self._key, self._prefix, self._cache = None, (), None
+
+
+def prefix_kv(model, store: PrefixCache, video_key, ids: list[int], input_ids, features, chunk: int, video_continues: bool,
+              needed_after: int = 1):
+    """(KV cache of the prompt through its visual tokens, prefix cache hit?), or (None,
+    False) for the one-pass path. The split path is taken when the prefix is cached, worth
+    caching (`video_continues`: another question on this video follows) or chunked
+    (`chunk` > 0). `needed_after`: tokens that must follow the prefix (positions whose
+    logits are used)."""
+    from lmms_eval_plugin.chunked_prefill import prefill_cache
+
+    n = visual_prefix_length(ids, model.config.video_token_id)
+    if n == 0 or len(ids) - n < needed_after:
+        return None, False
+    cache = store.lookup(video_key, ids, last_use=not video_continues)
+    if cache is not None:
+        return cache, True
+    keep = store.enabled and video_continues
+    store.clear()  # another video's prefix is of no more use: free it now
+    if not (keep or chunk):
+        return None, False
+    cache = prefill_cache(model, input_ids[:, :n], features, chunk)
+    if keep:
+        store.store(video_key, ids[:n], cache)
+        cache = copy_cache(cache)  # the question continues on a copy; the stored prefix stays as it is
+    return cache, False

@@ -8,7 +8,7 @@ harness's order by the caller, so reordering is invisible outside the model.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 
 def group_by_video(keys: Sequence[Hashable | None]) -> list[int]:
@@ -36,3 +36,21 @@ def upcoming_distinct(keys: Sequence[Hashable | None], start: int, count: int) -
             continue
         found.append(key)
     return found
+
+
+def run_grouped(jobs: Sequence[Hashable | None], answer: Callable, prefetcher=None, cached: Callable = lambda job: False,
+                progress: Callable = lambda it: it) -> list:
+    """`answer(index, video_continues)` for every request, grouped by video (`jobs[i]`: the
+    request's (path, frame plan), or None); `video_continues` says the next request is on the
+    same video. Before each request the prefetcher is given the next distinct videos that
+    are not `cached`. Results come back in the input order."""
+    order = group_by_video(jobs)
+    ordered = [jobs[i] for i in order]
+    results = [None] * len(jobs)
+    for position, index in enumerate(progress(order)):
+        if prefetcher is not None and prefetcher.depth:
+            upcoming = [job for job in upcoming_distinct(ordered, position, prefetcher.depth) if not cached(job)]
+            prefetcher.ahead([(job, job) for job in upcoming], keep=ordered[position])
+        following = ordered[position + 1] if position + 1 < len(ordered) else None
+        results[index] = answer(index, following is not None and following == ordered[position])
+    return results

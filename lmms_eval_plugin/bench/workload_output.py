@@ -80,8 +80,12 @@ def markdown(report: dict) -> str:
         )
     lines += ["", "Cases: " + "; ".join(f"`{c}` = {d}" for c, d in report["cases"].items()), "", "## Goals", ""]
     lines += [f"- **{g['status']}** — {g['goal']}: {g['detail']}" for g in report["goals"]]
-    lines += ["", "llava_hf builds its prompt its own way (its tokenizer's chat template, `<video>` line first), so its "
-              "answers need not equal lvu_ext's; reuse on/off pairs must be equal."]
+    lines += ["", "Answers that must be equal: each reuse-on case and its reuse-off case (reuse is exact). llava_hf runs with "
+              "`chat_template=` (ChatML for its plain-string message; the checkpoint's template reads list content only), "
+              "which renders exactly lvu_ext's prompt, and it samples the same frames, so with the method off its answers "
+              "are expected to equal lvu_ext's too (reported, not required).",
+              "", "CPU load average (1 min) when each case started: " + ", ".join(
+                  f"{r['case']} {r['load_avg_at_start']:.2f}" for r in report["rows"] if r.get("load_avg_at_start") is not None)]
     return "\n".join(lines) + "\n"
 
 

@@ -31,10 +31,9 @@ from lmms_eval_plugin.records import RequestRecorder, default_record_path
 from lmms_eval_plugin.request_guard import guard_request, guarded_batch
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.run_manifest import open_manifest
-from lmms_eval_plugin.chunked_prefill import prefill_cache
 from lmms_eval_plugin.prefetch import VideoPrefetcher
-from lmms_eval_plugin.prefix_cache import PrefixCache, copy_cache, visual_prefix_length
-from lmms_eval_plugin.scheduling import group_by_video, upcoming_distinct
+from lmms_eval_plugin.prefix_cache import PrefixCache, prefix_kv
+from lmms_eval_plugin.scheduling import run_grouped
 from lmms_eval_plugin.video import VideoError, load_video
 from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
 from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
@@ -358,30 +357,27 @@ class LvuExt(lmms):
 
     def _answer_all(self, requests: list[Instance], request_type: str, answer_request) -> list:
         """Answer every request with `answer_request`, the questions of one video back to
-        back (scheduling.py) while the next videos decode in the background (prefetch.py);
+        back while the next videos decode in the background (scheduling.py, prefetch.py);
         the answers come back in the harness's order."""
         self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
         jobs = [self._video_job(request, request_type) for request in requests]
-        order = group_by_video(jobs)
-        ordered_jobs = [jobs[i] for i in order]
-        results, resumed = [None] * len(requests), 0
+
+        def answer(index: int, video_continues: bool):
+            self._video_continues = video_continues
+            return answer_request(requests[index])
+
         with VideoPrefetcher(load_video, self.args.prefetch) as prefetcher:
             self._prefetcher = prefetcher
             try:
-                for position, index in enumerate(tqdm(order, disable=(self.rank != 0), desc=f"lvu_ext {request_type}")):
-                    self._prefetch_after(ordered_jobs, position)
-                    # the prefix KV is worth keeping only when the next request asks about the same video
-                    following = ordered_jobs[position + 1] if position + 1 < len(order) else None
-                    self._video_continues = following is not None and following == ordered_jobs[position]
-                    results[index], from_journal = answer_request(requests[index])
-                    resumed += from_journal
+                answers = run_grouped(jobs, answer, prefetcher, cached=lambda job: self._video_key(*job) in self.video_cache,
+                                      progress=lambda it: tqdm(it, disable=(self.rank != 0), desc=f"lvu_ext {request_type}"))
             finally:
                 self._prefetcher = None
                 self._prefetched += prefetcher.prefetched
-        self._log_resumed(resumed, len(requests), request_type)
+        self._log_resumed(sum(from_journal for _, from_journal in answers), len(requests), request_type)
         self._summarise_failures()
         self._summarise_reuse(request_type)
-        return results
+        return [result for result, _ in answers]
 
     def _video_job(self, request: Instance, request_type: str):
         """(video path, frame plan) of a request, for ordering and prefetching; None when it
@@ -392,13 +388,6 @@ class LvuExt(lmms):
             return self._video_path(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, self.args)
         except (Exception, SystemExit):
             return None
-
-    def _prefetch_after(self, ordered_jobs: list, position: int) -> None:
-        if self._prefetcher is None or not self._prefetcher.depth:
-            return
-        upcoming = upcoming_distinct(ordered_jobs, position, self._prefetcher.depth)
-        wanted = [job for job in upcoming if self._video_key(*job) not in self.video_cache]  # cached: nothing to decode
-        self._prefetcher.ahead([(job, job) for job in wanted], keep=ordered_jobs[position])
 
     def _summarise_reuse(self, request_type: str) -> None:
         video, prefix = self.video_cache, self.prefix_cache
@@ -428,25 +417,8 @@ class LvuExt(lmms):
             return text, False
 
     def _prefix_kv(self, prepared: PreparedVideo, ids: list[int], input_ids: torch.Tensor, needed_after: int = 1):
-        """(KV cache of the prompt through its visual tokens, prefix cache hit?), or (None,
-        False) for the one-pass path: used when the prefix is cached, worth caching (another
-        question on this video follows) or chunked (prefill_chunk). `needed_after`: tokens
-        that must follow the prefix (the positions whose logits are used)."""
-        n = visual_prefix_length(ids, self.model.config.video_token_id)
-        if n == 0 or len(ids) - n < needed_after:
-            return None, False
-        cache = self.prefix_cache.lookup(prepared.key, ids, last_use=not self._video_continues)
-        if cache is not None:
-            return cache, True
-        keep = self.prefix_cache.enabled and self._video_continues
-        self.prefix_cache.clear()  # another video's prefix is of no more use: free it now
-        if not (keep or self.args.prefill_chunk):
-            return None, False
-        cache = prefill_cache(self.model, input_ids[:, :n], prepared.features, self.args.prefill_chunk)
-        if keep:
-            self.prefix_cache.store(prepared.key, ids[:n], cache)
-            cache = copy_cache(cache)  # the question continues on a copy; the stored prefix stays as it is
-        return cache, False
+        return prefix_kv(self.model, self.prefix_cache, prepared.key, ids, input_ids, prepared.features,
+                         self.args.prefill_chunk, self._video_continues, needed_after)
 
     def _generate_one(self, task, doc_id, context: str, prepared: PreparedVideo, generate_kwargs: dict, until: list[str]):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
