@@ -25,7 +25,7 @@ class VideoKey:
     checkpoint: str
 
     @classmethod
-    def of(cls, path: str, frame_plan: str, pooling: str, checkpoint: str) -> "VideoKey | None":
+    def of(cls, path: str, frame_plan: str, pooling: str, checkpoint: str) -> VideoKey | None:
         """The key of an existing file; None when the file cannot be stat'ed (loading it
         will then fail with the usual message, and nothing is cached)."""
         try:

@@ -4,7 +4,6 @@ harness's order; a broken video fails only its own documents; a cache hit never 
 frame plans, pooling settings or checkpoints."""
 
 import pytest
-
 from conftest import FAMILIES, make_lm, make_request, write_video
 from video_fixtures import write_noise_video
 

@@ -12,7 +12,7 @@ TIMING_ENV = "LVU_WORKLOAD_TIMING"
 
 
 def main() -> None:
-    import lmms_eval.evaluator as evaluator
+    from lmms_eval import evaluator
     from lmms_eval.__main__ import cli_evaluate
 
     original = evaluator.evaluate

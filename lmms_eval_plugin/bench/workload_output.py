@@ -43,6 +43,10 @@ def _num(v, fmt):
     return "–" if v is None else format(v, fmt)
 
 
+def _hits(reuse: dict, key: str) -> str:
+    return f"{reuse[key]}/{reuse['requests']}" if reuse else "–"
+
+
 def markdown(report: dict) -> str:
     m, mach, s = report["model"], report["machine"], report["settings"]
     n = s["videos"] * s["questions_per_video"]
@@ -71,12 +75,11 @@ def markdown(report: dict) -> str:
         vs = f"{r['questions_per_hour'] / peer['questions_per_hour']:.2f}x" if peer and r.get("questions_per_hour") else "–"
         same = "; ".join(f"{k.removeprefix('same_answers_as_')}: {'yes' if v else 'no'}" for k, v in r.items()
                          if k.startswith("same_answers_as_")) or "–"
-        hits = lambda key: f"{reuse[key]}/{reuse['requests']}" if reuse else "–"  # noqa: E731
         tokens = ", ".join(str(t) for t in reuse.get("visual_tokens", [])) or "–"
         lines.append(
             f"| {r['case']} | {_num(r.get('s_per_question'), '.2f')} | {_num(r.get('questions_per_hour'), ',.0f')} | {vs} | "
             f"{_num(r.get('evaluate_s'), '.1f')} | {r['wall_s']:.1f} | {_num(r['peak_mem_gb'], '.2f')} | {tokens} | "
-            f"{hits('video_cache_hits')} | {hits('prefix_cache_hits')} | {same} | {r['status']} |"
+            f"{_hits(reuse, 'video_cache_hits')} | {_hits(reuse, 'prefix_cache_hits')} | {same} | {r['status']} |"
         )
     lines += ["", "Cases: " + "; ".join(f"`{c}` = {d}" for c, d in report["cases"].items()), "", "## Goals", ""]
     lines += [f"- **{g['status']}** — {g['goal']}: {g['detail']}" for g in report["goals"]]

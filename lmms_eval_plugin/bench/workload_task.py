@@ -10,7 +10,6 @@ import json
 import os
 
 import datasets
-
 from lmms_eval.api.task import ConfigurableTask
 
 DOCS_ENV = "LVU_WORKLOAD_DOCS"

@@ -26,13 +26,13 @@ from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visu
 from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
 from lmms_eval_plugin.patches.rope_window import rope_override
+from lmms_eval_plugin.prefetch import VideoPrefetcher
+from lmms_eval_plugin.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.prompting import build_prompt, prompt_ids
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
 from lmms_eval_plugin.request_guard import guard_request, guarded_batch
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.run_manifest import open_manifest
-from lmms_eval_plugin.prefetch import VideoPrefetcher
-from lmms_eval_plugin.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.scheduling import run_grouped
 from lmms_eval_plugin.video import VideoError, load_video
 from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
@@ -383,7 +383,7 @@ class LvuExt(lmms):
         """(video path, frame plan) of a request, for ordering and prefetching; None when it
         cannot be told up front (the request's own step then reports why)."""
         try:
-            context, arg, doc_to_visual, doc_id, task, split = request.args
+            _, arg, doc_to_visual, doc_id, task, split = request.args
             overrides = split_generation_kwargs(copy.deepcopy(arg), self.eot_token_id)[2] if request_type == "generate_until" else {}
             return self._video_path(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, self.args)
         except (Exception, SystemExit):
