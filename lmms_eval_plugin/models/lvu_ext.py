@@ -10,8 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 from loguru import logger as eval_logger
@@ -19,9 +18,8 @@ from tqdm import tqdm
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
-from lmms_eval_plugin.errors import DocumentVideoError, FatalRunError, ModelArgExit, OutOfMemoryRunError, is_out_of_memory
+from lmms_eval_plugin.errors import DocumentVideoError, FatalRunError, ModelArgExit
 from lmms_eval_plugin.families import Family, detect_family, grid_side, native_stride
-from lmms_eval_plugin.journal import ResumeJournal, journal_dir, model_fingerprint, request_key
 from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visual_token_count
 from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
@@ -29,7 +27,9 @@ from lmms_eval_plugin.patches.rope_window import rope_override
 from lmms_eval_plugin.prefetch import VideoPrefetcher
 from lmms_eval_plugin.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.prompting import build_prompt, prompt_ids
+from lmms_eval_plugin.memory_advice import MemoryAdvisor, describe_pooling
 from lmms_eval_plugin.records import RequestRecorder, default_record_path
+from lmms_eval_plugin.resume import ResumeSession
 from lmms_eval_plugin.request_guard import guard_request, guarded_batch
 from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
 from lmms_eval_plugin.run_manifest import open_manifest
@@ -37,14 +37,6 @@ from lmms_eval_plugin.scheduling import run_grouped
 from lmms_eval_plugin.video import VideoError, load_video
 from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
 from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
-
-def describe_pooling(p: PoolingSettings) -> str:
-    if p.mode == "progressive":
-        return f"progressive(K={p.group}, s_h={p.high_stride}, s_l={p.low_stride})"
-    if p.mode == "uniform":
-        return f"uniform(stride={p.uniform_stride})"
-    return "native"
-
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -110,6 +102,8 @@ class LvuExt(lmms):
         self.tokenizer = self.processor.tokenizer
         self._device = self._model.get_input_embeddings().weight.device
         self.native_stride = native_stride(config, self.family)
+        self.memory = MemoryAdvisor(self.family.model_type, grid_side(config), self.native_stride, self.pooling_settings,
+                                    args.vision_batch, self._model.dtype == torch.float32)
         self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
         self.manifest = open_manifest(args, sys.argv, pretrained, self._model, self._device, self.rank, self.world_size, self.recorder)
         self._short_warned = False
@@ -120,7 +114,8 @@ class LvuExt(lmms):
         self._prefetched = 0  # videos served by a background decode, over the run
         self._video_continues = False  # the next request in the grouped order asks about the same video
         self.last_video: PreparedVideo | None = None  # the video of the latest request (tests, debugging)
-        self.journal, self._fingerprint = self._open_journal(args)
+        self.resume = ResumeSession.open(args, sys.argv, self.rank, self.recorder)
+        self.journal = self.resume.journal
         eval_logger.info(
             f"lvu_ext: {args.pretrained} ({self.family.model_type}) on {self._device}, rope_ext={self.rope_settings.variant} "
             f"(L_train={self.rope_settings.visual_window}), pooling={describe_pooling(self.pooling_settings)}, "
@@ -139,17 +134,6 @@ class LvuExt(lmms):
             raise FatalRunError(f"lvu_ext: the model could not be built: {type(exc).__name__}: {exc}") from None
 
     # ---- construction helpers -------------------------------------------------
-    def _open_journal(self, args):
-        directory = journal_dir(args.resume_journal, sys.argv)
-        # Settings that cannot change an answer stay out, so a resumed run may change them.
-        settings = {k: v for k, v in asdict(args).items() if k not in ("record_path", "on_video_error", "resume_journal", "vision_batch", "video_cache", "prefetch")}
-        fingerprint = model_fingerprint(settings)
-        if directory is None:
-            return None, fingerprint
-        journal = ResumeJournal(directory, self.rank)
-        eval_logger.info(f"lvu_ext: resume journal {journal.path} ({len(journal.entries)} answers on record)")
-        return journal, fingerprint
-
     @staticmethod
     def _resolve_pretrained(name: str) -> str:
         from lmms_eval_plugin.tiny_models import TINY_NAMES, ensure_tiny_checkpoint
@@ -245,7 +229,7 @@ class LvuExt(lmms):
         n_visual = visual_token_count(
             self.family.model_type, len(video.indices), self.pooling_settings, grid_side(self.model.config), self.native_stride
         )
-        with self._oom_guard(task, doc_id, "in the vision tower", len(video.indices), n_visual), torch.inference_mode():
+        with self.memory.guard(task, doc_id, "in the vision tower", len(video.indices), n_visual), torch.inference_mode():
             features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
         assert features.shape[1] == n_visual, (features.shape, n_visual)
         override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
@@ -257,37 +241,6 @@ class LvuExt(lmms):
             pooling=self.pooling_settings.mode, pooling_settings=describe_pooling(self.pooling_settings),
         )
         return PreparedVideo(features, record, override, key)
-
-    @contextmanager
-    def _oom_guard(self, task, doc_id, stage: str, frames: int, tokens: int):
-        try:
-            yield
-        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
-            if not is_out_of_memory(exc):
-                raise
-            message = f"lvu_ext: {task} doc {doc_id}: " + self._oom_message(frames, tokens, stage)
-            eval_logger.error(message)
-            raise OutOfMemoryRunError(message) from None
-
-    def _oom_message(self, frames: int, tokens: int, stage: str = "") -> str:
-        def tokens_for(n: int, pooling: PoolingSettings) -> int:
-            return visual_token_count(self.family.model_type, n, pooling, grid_side(self.model.config), self.native_stride)
-
-        fits = []
-        if self.pooling_settings.mode != "progressive":
-            fits.append(f"pooling=progressive ({tokens_for(frames, PoolingSettings('progressive'))} visual tokens at {frames} frames)")
-        if frames > 1:
-            fits.append(f"num_frames={frames // 2} or a smaller *_lvu_f* task ({tokens_for(frames // 2, self.pooling_settings)} visual tokens)")
-        if "vision" in stage and self.args.vision_batch > 1:
-            fits.append(f"vision_batch={self.args.vision_batch // 2} (frames per vision-tower chunk)")
-        if self.model.dtype == torch.float32:
-            fits.append("dtype=bfloat16")
-        where = f" {stage}" if stage else ""
-        return (
-            f"out of memory{where} with {frames} frames = {tokens} visual tokens "
-            f"(pooling={describe_pooling(self.pooling_settings)}, vision_batch={self.args.vision_batch}). "
-            f"Settings that need less memory: {'; '.join(fits) or 'a larger device'}."
-        )
 
     def _input_ids(self, prompt_text: str, n_visual: int) -> list[int]:
         ids = prompt_ids(self.tokenizer, prompt_text)  # BOS exactly as the processor adds it
@@ -308,36 +261,11 @@ class LvuExt(lmms):
             first = ", ".join(f"{f['task']}#{f['doc_id']}" for f in failures[:5])
             eval_logger.warning(f"lvu_ext: {len(failures)} document(s) failed on their video (first: {first}); they score as wrong answers")
 
-    # ---- resume journal --------------------------------------------------------------
-    def _journal_key(self, request: Instance, request_type: str, content) -> str | None:
-        if self.journal is None:
-            return None
-        _, _, _, doc_id, task, _ = request.args
-        return request_key(request_type, task, doc_id, request.idx, content, self._fingerprint)
-
-    def _from_journal(self, key: str | None):
-        entry = self.journal.get(key) if key else None
-        if entry is None:
-            return None
-        self.recorder.write(dict(entry["record"], from_journal=True))
-        return entry["response"]
-
-    def _answered(self, key: str | None, response, record: dict) -> None:
-        self.recorder.write(record)
-        if key:
-            self.journal.add(key, response, record)
-
-    def _log_resumed(self, resumed: int, total: int, request_type: str) -> None:
-        if self.journal is not None:
-            eval_logger.info(
-                f"lvu_ext: {resumed} of {total} {request_type} requests answered from the resume journal {self.journal.path} "
-                f"(not recomputed)"
-            )
-
+    # ---- resume journal (resume.py) -------------------------------------------------
     def _journal_or_video(self, key, plan, doc_to_visual, doc_id, task, split):
         """(answer on record, None) when resuming; else (None, prepared video), or (None, None)
         when the video failed (already recorded and logged)."""
-        answer = self._from_journal(key)
+        answer = self.resume.recall(key)
         if answer is not None:
             return answer, None
         try:
@@ -374,7 +302,7 @@ class LvuExt(lmms):
             finally:
                 self._prefetcher = None
                 self._prefetched += prefetcher.prefetched
-        self._log_resumed(sum(from_journal for _, from_journal in answers), len(requests), request_type)
+        self.resume.log_resumed(sum(from_journal for _, from_journal in answers), len(requests), request_type)
         self._summarise_failures()
         self._summarise_reuse(request_type)
         return [result for result, _ in answers]
@@ -406,14 +334,14 @@ class LvuExt(lmms):
             plan = frame_plan_for(request, overrides, self.args)
             # sampled answers are not journaled: the harness does not cache them either
             content = [context, gen_kwargs, plan.describe()]
-            key = None if generate_kwargs["do_sample"] else self._journal_key(request, "generate_until", content)
+            key = None if generate_kwargs["do_sample"] else self.resume.key(request, "generate_until", content)
             answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
             if answer is not None:
                 return answer, True
             if prepared is None:  # the video failed: an empty answer, scored as wrong
                 return "", False
             text, record = self._generate_one(task, doc_id, context, prepared, generate_kwargs, until)
-            self._answered(key, text, record)
+            self.resume.answered(key, text, record)
             return text, False
 
     def _prefix_kv(self, prepared: PreparedVideo, ids: list[int], input_ids: torch.Tensor, needed_after: int = 1):
@@ -427,7 +355,7 @@ class LvuExt(lmms):
         ids_list = self._input_ids(build_prompt(self.processor, context, self.args.system_prompt), n_visual)
         ids = torch.tensor([ids_list], device=self.device)
         frames = prepared.record["frames_sampled"]
-        with self._oom_guard(task, doc_id, "in generate", frames, n_visual), torch.inference_mode(), \
+        with self.memory.guard(task, doc_id, "in generate", frames, n_visual), torch.inference_mode(), \
                 rope_override(self.model, prepared.override):
             cache, prefix_hit = self._prefix_kv(prepared, ids_list, ids)
             # one pass (the stock path) or the question on top of the video prefix's KV cache
@@ -458,14 +386,14 @@ class LvuExt(lmms):
             if callable(continuation):
                 continuation = continuation(self._doc(task, split, doc_id))
             plan = frame_plan_for(request, {}, self.args)
-            key = self._journal_key(request, "loglikelihood", [context, str(continuation), plan.describe()])
+            key = self.resume.key(request, "loglikelihood", [context, str(continuation), plan.describe()])
             answer, prepared = self._journal_or_video(key, plan, doc_to_visual, doc_id, task, split)
             if answer is not None:
                 return tuple(answer), True
             if prepared is None:  # the video failed: the continuation gets no probability
                 return (-math.inf, False), False
             result, record = self._score_continuation(task, doc_id, context, str(continuation), prepared)
-            self._answered(key, list(result), record)
+            self.resume.answered(key, list(result), record)
             return result, False
 
     def _score_continuation(self, task, doc_id, context: str, continuation: str, prepared: PreparedVideo):
@@ -480,7 +408,7 @@ class LvuExt(lmms):
             raise ValueError(f"continuation {continuation!r} does not tokenize after the prompt")
         ids = torch.tensor([full_ids], device=self.device)
         keep = len(cont_ids) + 1  # only the positions that predict the continuation
-        with self._oom_guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
+        with self.memory.guard(task, doc_id, "in the forward pass", prepared.record["frames_sampled"], n_visual), \
                 torch.inference_mode(), rope_override(self.model, prepared.override):
             cache, prefix_hit = self._prefix_kv(prepared, full_ids, ids, needed_after=keep)
             if cache is None:
