@@ -29,9 +29,13 @@ def resume_hint(journal) -> str:
             f"again (same --use_cache) to compute only the documents without an answer")
 
 
-def failure_message(task, doc_id, exc: BaseException, journal) -> str:
+def stop_message(where: str, exc: BaseException, journal) -> str:
     detail = " ".join(str(exc).split())[:300]  # one line, even for multi-line exception texts
-    return f"lvu_ext: {task} doc {doc_id}: {type(exc).__name__}: {detail} -> run stopped; {resume_hint(journal)}"
+    return f"lvu_ext: {where}: {type(exc).__name__}: {detail} -> run stopped; {resume_hint(journal)}"
+
+
+def failure_message(task, doc_id, exc: BaseException, journal) -> str:
+    return stop_message(f"{task} doc {doc_id}", exc, journal)
 
 
 @contextmanager
@@ -59,8 +63,7 @@ def guarded_batch(request_type: str):
             except Exception as exc:
                 tasks = sorted({str(r.args[4]) for r in requests if len(getattr(r, "args", ())) > 4})
                 where = f"{request_type} of {len(requests)} requests ({', '.join(tasks[:5])})"
-                detail = " ".join(str(exc).split())[:300]
-                message = f"lvu_ext: {where}: {type(exc).__name__}: {detail} -> run stopped; {resume_hint(getattr(self, 'journal', None))}"
+                message = stop_message(where, exc, getattr(self, "journal", None))
                 eval_logger.opt(exception=exc).error(message)
                 raise RequestFailedError(message) from None
 
