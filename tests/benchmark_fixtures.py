@@ -207,7 +207,7 @@ def _mlvu_docs(benchmark: str, k: int):
     lets the harness's process_results run on the fixture."""
     types = MLVU_DEV_TYPES if benchmark == "mlvu_dev" else MLVU_TEST_TYPES
     docs, videos = [], {}
-    for t, task_type in enumerate(types):
+    for task_type in types:
         for j in range(k):
             i = len(docs)
             name = f"{task_type}_{j}.mp4"

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lmms_eval_plugin.tiny_models import build_tiny_checkpoint  # noqa: E402
+from lmms_eval_plugin.checkpoints.tiny_models import build_tiny_checkpoint  # noqa: E402
 
 FAMILIES = ["llava_onevision", "llava_next_video"]
 

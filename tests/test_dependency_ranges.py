@@ -4,10 +4,10 @@ the tested set (constraints.txt) that the README and CI install."""
 from __future__ import annotations
 
 import os
-import tomllib
 from importlib import metadata
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version

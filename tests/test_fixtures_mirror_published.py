@@ -1,5 +1,5 @@
 """One test per published fact the tiny checkpoints mirror, read back from the saved
-files through transformers' loaders, so a drift in lmms_eval_plugin/tiny_models.py fails.
+files through transformers' loaders, so a drift in lmms_eval_plugin/checkpoints/tiny_models.py fails.
 
 The expected values are written here independently of the fixture code, from:
   [ov] llava-hf/llava-onevision-qwen2-7b-ov-hf: transformers' convert_llava_onevision_weights_to_hf.py

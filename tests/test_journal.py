@@ -63,7 +63,7 @@ def test_other_settings_or_prompt_recompute(tiny_checkpoints, sample_video, tmp_
     ("/j", ["/venv/bin/lmms-eval"], "/j"),
 ])
 def test_journal_location(setting, argv, expected):
-    from lmms_eval_plugin.journal import journal_dir
+    from lmms_eval_plugin.bookkeeping.journal import journal_dir
 
     assert journal_dir(setting, argv) == expected
 
@@ -72,7 +72,7 @@ def test_answer_after_a_line_cut_by_a_kill_is_kept(tmp_path):
     """A kill mid-write leaves half a line; the next run's answers must not be glued onto it."""
     import json
 
-    from lmms_eval_plugin.journal import ResumeJournal
+    from lmms_eval_plugin.bookkeeping.journal import ResumeJournal
 
     whole = json.dumps({"key": "a", "task": "t", "doc_id": 0, "response": "A", "record": {}})
     (tmp_path / "lvu_ext_journal_rank0.jsonl").write_text(whole + "\n" + whole.replace('"a"', '"b"')[:25])

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import make_lm
-from lmms_eval_plugin.families import UnsupportedModelError
+from lmms_eval_plugin.checkpoints.families import UnsupportedModelError
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args, valid_keys
 from lmms_eval_plugin.models.lvu_ext import LvuExt
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from conftest import make_lm, make_request
-from lmms_eval_plugin.errors import OutOfMemoryRunError, RequestFailedError
+from lmms_eval_plugin.engine.video_cache import VideoFeatureCache
+from lmms_eval_plugin.failures.errors import OutOfMemoryRunError, RequestFailedError
 from lmms_eval_plugin.method.pooling import PoolingSettings, visual_token_count
-from lmms_eval_plugin.video_cache import VideoFeatureCache
 
 GEN = {"max_new_tokens": 2, "temperature": 0}
 

@@ -28,3 +28,13 @@ def test_entry_point_registers_the_model():
     from lmms_eval_plugin.models.lvu_ext import LvuExt
 
     assert get_model("lvu_ext") is LvuExt
+
+
+def test_entry_point_survives_importing_registration_first():
+    # lmms-eval's registry loads entry points while lmms_eval.models initialises; a payload
+    # built at import used to leave the process without lvu_ext (only a logged warning).
+    code = ("import lmms_eval_plugin.registration\n"
+            "from lmms_eval.models import get_model\n"
+            "print(get_model('lvu_ext').__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO.parent))
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("LvuExt"), proc.stdout[-2000:] + proc.stderr[-3000:]

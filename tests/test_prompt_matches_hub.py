@@ -7,7 +7,7 @@ import pytest
 from transformers import AutoProcessor
 
 from conftest import make_lm
-from lmms_eval_plugin.prompting import build_prompt, prompt_ids
+from lmms_eval_plugin.engine.prompting import build_prompt, prompt_ids
 
 QUESTION = "What colour is the moving square?\n(A) red\n(B) green\n(C) blue\n(D) yellow"
 # The renderings of the published templates, as the issue and transformers' own

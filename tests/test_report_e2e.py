@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchmark_fixtures import build_local_benchmark, read_outputs, run_lmms_eval
 
+from benchmark_fixtures import build_local_benchmark, read_outputs, run_lmms_eval
 from lmms_eval_plugin.report.benchmarks import BENCHMARKS, benchmark_for_task, column_header
 
 BENCHES = ("mlvu_dev", "videomme", "longvideobench_val_v")
@@ -33,7 +33,7 @@ MODEL = f"lvu_ext ({HUB_ID})"
 
 def _hub_snapshot(hf_home: Path) -> None:
     """The tiny checkpoint where a hub download leaves it: $HF_HOME/hub/models--org--name/{refs/main, snapshots/<commit>}."""
-    from lmms_eval_plugin.tiny_models import build_tiny_checkpoint
+    from lmms_eval_plugin.checkpoints.tiny_models import build_tiny_checkpoint
 
     repo = hf_home / "hub" / ("models--" + HUB_ID.replace("/", "--"))
     build_tiny_checkpoint("llava_onevision", repo / "snapshots" / COMMIT)

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from benchmark_fixtures import build_local_benchmark, read_outputs, run_lmms_eval
 
+from benchmark_fixtures import build_local_benchmark, read_outputs, run_lmms_eval
 from lmms_eval_plugin.report import cli, collect, references
 from lmms_eval_plugin.report.benchmarks import BENCHMARKS
 

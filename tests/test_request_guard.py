@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_lm, make_request
 
-from lmms_eval_plugin.errors import FatalRunError, RequestFailedError
-from lmms_eval_plugin.request_guard import guarded_batch
+from conftest import make_lm, make_request
+from lmms_eval_plugin.failures.errors import FatalRunError, RequestFailedError
+from lmms_eval_plugin.failures.request_guard import guarded_batch
 
 
 @pytest.fixture(scope="module")

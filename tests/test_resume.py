@@ -5,7 +5,7 @@ same answers and score as a run that was never interrupted."""
 import pytest
 
 from cli_runner import offline_env, records, results_file, run_cli, samples
-from lmms_eval_plugin.journal import STOP_AFTER_ENV
+from lmms_eval_plugin.bookkeeping.journal import STOP_AFTER_ENV
 from video_fixtures import TASK, TASK_DIR, write_docs, write_noise_video
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 0, 255), (0, 255, 0)]

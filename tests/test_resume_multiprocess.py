@@ -12,11 +12,11 @@ import json
 import sys
 
 import pytest
-from cli_runner import offline_env, records, results_file, run_cli, samples
-from video_fixtures import TASK, TASK_DIR, write_docs, write_noise_video
 
-from lmms_eval_plugin.journal import STOP_AFTER_ENV
-from lmms_eval_plugin.video import FramePlan
+from cli_runner import offline_env, records, results_file, run_cli, samples
+from lmms_eval_plugin.bookkeeping.journal import STOP_AFTER_ENV
+from lmms_eval_plugin.engine.video import FramePlan
+from video_fixtures import TASK, TASK_DIR, write_docs, write_noise_video
 
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 0, 255)]  # 2 docs per rank, no padding request
 FRAMES = 4

@@ -4,6 +4,7 @@ harness's order; a broken video fails only its own documents; a cache hit never 
 frame plans, pooling settings or checkpoints."""
 
 import pytest
+
 from conftest import FAMILIES, make_lm, make_request, write_video
 from video_fixtures import write_noise_video
 
@@ -138,8 +139,8 @@ def test_no_hit_across_frame_plans_or_rewritten_files(tiny_checkpoints, tmp_path
 
 
 def test_cache_keys_separate_pooling_and_checkpoints(tmp_path):
+    from lmms_eval_plugin.engine.video_cache import VideoFeatureCache, VideoKey
     from lmms_eval_plugin.method.pooling import PoolingSettings
-    from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
 
     video = str(write_video(tmp_path / "v.mp4", n_frames=8))
     base = VideoKey.of(video, "8 uniform", repr(PoolingSettings("progressive")), "ckpt-a@main")
@@ -165,7 +166,7 @@ def test_prefix_cache_misses_other_prefixes():
     import torch
     from transformers import DynamicCache
 
-    from lmms_eval_plugin.prefix_cache import PrefixCache, visual_prefix_length
+    from lmms_eval_plugin.engine.prefix_cache import PrefixCache, visual_prefix_length
 
     video_token = 9
     ids = [1, 2, video_token, video_token, 5, 6]
@@ -186,7 +187,7 @@ def test_prefix_cache_misses_other_prefixes():
 
 
 def test_grouping_and_prefetch_order():
-    from lmms_eval_plugin.scheduling import group_by_video, upcoming_distinct
+    from lmms_eval_plugin.engine.scheduling import group_by_video, upcoming_distinct
 
     keys = ["a", "b", None, "a", "c", "b", None, "a"]
     order = group_by_video(keys)
@@ -198,8 +199,8 @@ def test_grouping_and_prefetch_order():
 
 
 def test_prefetch_error_surfaces_on_take():
-    from lmms_eval_plugin.prefetch import VideoPrefetcher
-    from lmms_eval_plugin.video import VideoError
+    from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
+    from lmms_eval_plugin.engine.video import VideoError
 
     def load(name):
         if name == "bad":

@@ -4,10 +4,10 @@ import copy
 
 import pytest
 import torch
-from lmms_eval_plugin.patches.rope_window import rope_override, rotary_modules
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from lmms_eval_plugin.method.rope_scaling import RopeSettings, compute_rope_override
+from lmms_eval_plugin.patches.rope_window import rope_override, rotary_modules
 
 L_VISUAL = 64  # small "visual window" so a few hundred tokens give s > 1
 S = 4.0

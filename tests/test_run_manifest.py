@@ -16,10 +16,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conftest import make_lm, make_request
 
-from lmms_eval_plugin.run_manifest import MANIFEST_NAME, checkpoint_revision, yaml_record
-from lmms_eval_plugin.video import FramePlan
+from conftest import make_lm, make_request
+from lmms_eval_plugin.bookkeeping.run_manifest import MANIFEST_NAME, checkpoint_revision, yaml_record
+from lmms_eval_plugin.engine.video import FramePlan
 
 REPO = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -4,6 +4,7 @@ local fixture data, and the frame count travels in Instance.metadata and the res
 import json
 
 import pytest
+
 from benchmark_fixtures import BENCHMARKS, build_local_benchmark, expected_metadata, harness_metric, read_outputs, run_lmms_eval
 
 

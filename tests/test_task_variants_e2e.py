@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 
 import pytest
+
 from benchmark_fixtures import BENCHMARKS, FPS, build_local_benchmark, expected_metadata, harness_metric, read_outputs, run_lmms_eval
 
 # Two variants of LongVideoBench val (uniform and 1 fps), one of each other benchmark; small

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from benchmark_fixtures import expected_metadata
 
 TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"

@@ -3,8 +3,8 @@ same files end to end)."""
 
 import pytest
 
-from lmms_eval_plugin import video as video_mod
-from lmms_eval_plugin.video import FramePlan, VideoError, load_video
+from lmms_eval_plugin.engine import video as video_mod
+from lmms_eval_plugin.engine.video import FramePlan, VideoError, load_video
 from video_fixtures import write_no_frames_video, write_noise_video, write_vfr_video
 
 

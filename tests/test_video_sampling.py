@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import write_video
-from lmms_eval_plugin.video import FramePlan, VideoError, load_video, plan_indices, uniform_indices
+from lmms_eval_plugin.engine.video import FramePlan, VideoError, load_video, plan_indices, uniform_indices
 
 
 @pytest.mark.parametrize("total,n", [(40, 8), (40, 32), (1000, 256), (7, 7), (513, 512)])
@@ -23,7 +23,7 @@ def test_fps_with_cap():
 
 def test_decoders_agree(tmp_path):
     path = str(write_video(tmp_path / "v.mp4", n_frames=30))
-    from lmms_eval_plugin import video as video_mod
+    from lmms_eval_plugin.engine import video as video_mod
 
     plan = FramePlan(num_frames=6)
     d_frames, d_idx, d_total, _, _ = video_mod._decode_decord(path, plan)

@@ -12,10 +12,11 @@ the small ones get there cheaply with a 54 px image and patch size 2.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmms_eval_plugin.tiny_models import pin_greedy_generation
+from lmms_eval_plugin.checkpoints.tiny_models import pin_greedy_generation
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def build_config_and_processor(arch: Arch):
         SiglipVisionConfig,
     )
 
-    from lmms_eval_plugin.tiny_models import _ONEVISION_TEMPLATE, _build_tokenizer
+    from lmms_eval_plugin.checkpoints.tiny_models import _ONEVISION_TEMPLATE, _build_tokenizer
 
     tokenizer = _build_tokenizer()
     side = arch.image_side
@@ -129,7 +130,7 @@ def save_checkpoint(arch_name: str, out_dir: Path, seed: int = 0) -> Path:
     import torch
     from transformers import LlavaOnevisionForConditionalGeneration
 
-    from lmms_eval_plugin.tiny_models import build_tiny_checkpoint
+    from lmms_eval_plugin.checkpoints.tiny_models import build_tiny_checkpoint
 
     out_dir = Path(out_dir)
     if (out_dir / "config.json").exists():
@@ -181,3 +182,8 @@ def build_on_device(config_dir: Path, device: str, dtype, seed: int = 0):
     model.eval()
     pin_greedy_generation(model, AutoTokenizer.from_pretrained(config_dir))
     return model
+
+
+def arch_tag(arch_name: str, arch) -> str:
+    """Cache folder name that changes whenever the architecture's numbers do."""
+    return f"{arch_name}-{hashlib.sha256(repr(arch).encode()).hexdigest()[:10]}"

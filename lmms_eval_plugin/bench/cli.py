@@ -10,16 +10,15 @@ a run on a GPU machine.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from lmms_eval_plugin.bench import archs
 from lmms_eval_plugin.bench.cases import CASES
+from lmms_eval_plugin.bench.machine import machine_info
 from lmms_eval_plugin.bench.measure import GB
 
 DEFAULT_FRAMES = "32,64,128,256,512,1024"
@@ -89,37 +88,13 @@ def _arch(arch_name: str, shrink: bool):
     return archs.override(arch, **SHRINK) if shrink else arch
 
 
-def _arch_tag(arch_name: str, arch) -> str:
-    """Cache folder name that changes whenever the architecture's numbers do."""
-    return f"{arch_name}-{hashlib.sha256(repr(arch).encode()).hexdigest()[:10]}"
-
-
-def _machine(device: str) -> dict:
-    import torch
-    import transformers
-
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            name = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), name)
-    except OSError:
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB if hasattr(os, "sysconf") else 0.0
-    info = {"device": device, "device_name": f"CPU ({name})", "cpu_cores": os.cpu_count(), "ram_gb": ram,
-            "torch": torch.__version__, "transformers": transformers.__version__, "platform": platform.platform()}
-    if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
-        info.update(device_name=props.name, gpu_memory_gb=props.total_memory / GB)
-    return info
-
-
 def dry_run(arch_name: str, arch, dtype: str) -> int:
     import torch
 
     from lmms_eval_plugin.bench.run_case import DTYPES
 
     if arch is None:
-        print("tiny: the embedded tiny-random-onevision checkpoint (see lmms_eval_plugin/tiny_models.py)")
+        print("tiny: the embedded tiny-random-onevision checkpoint (see lmms_eval_plugin/checkpoints/tiny_models.py)")
         return 0
     config, _ = archs.build_config_and_processor(arch)
     counts = archs.parameter_counts(config)
@@ -142,7 +117,7 @@ def _prepare_model(arch_name: str, arch, work: Path, shrink: bool) -> tuple[Path
     7B architecture is saved as config + processor and built on the device."""
     if arch is None:
         return archs.save_checkpoint(archs.TINY, work / "tiny"), False
-    target = work / _arch_tag(arch_name + ("-shrunk" if shrink else ""), arch)
+    target = work / archs.arch_tag(arch_name + ("-shrunk" if shrink else ""), arch)
     if arch_name == "7b":
         if not (target / "config.json").exists():
             archs.save_config_only(arch, target)
@@ -185,7 +160,7 @@ def run(ns, argv) -> int:
     from lmms_eval_plugin.bench.clip import ensure_clip
     from lmms_eval_plugin.bench.run_case import DTYPES, CaseSpec, run_case
     from lmms_eval_plugin.bench.runner import mem_available_gb, run_in_subprocess
-    from lmms_eval_plugin.tiny_models import cache_root
+    from lmms_eval_plugin.checkpoints.tiny_models import cache_root
 
     work = Path(ns.work_dir) if ns.work_dir else cache_root() / "bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -233,7 +208,7 @@ def run(ns, argv) -> int:
     else:
         config, note = archs.build_config_and_processor(arch)[0], arch.note + (" [shrunk: toy widths]" if ns.shrink else "")
     report = {
-        "machine": _machine(device),
+        "machine": machine_info(device),
         "model": {"arch": arch_name + ("-shrunk" if ns.shrink else ""), "note": note,
                   "parameters": archs.parameter_counts(config), "attn_implementation": "sdpa",
                   "weights": "random, built on the device" if build else "random, save_pretrained -> from_pretrained",

@@ -156,7 +156,7 @@ class FirstTokenTimer:
 
 def is_oom(exc: BaseException) -> bool:
     """Out of memory, whoever reported it (torch, Python, or lvu_ext's re-raised message)."""
-    from lmms_eval_plugin.errors import OutOfMemoryRunError, is_out_of_memory
+    from lmms_eval_plugin.failures.errors import OutOfMemoryRunError, is_out_of_memory
 
     if isinstance(exc, OutOfMemoryRunError) or is_out_of_memory(exc):
         return True

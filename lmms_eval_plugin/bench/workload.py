@@ -193,11 +193,11 @@ def _reuse_counts(out: Path) -> dict | None:
 
 def run(ns, argv) -> int:
     from lmms_eval_plugin.bench import archs
-    from lmms_eval_plugin.bench.cli import _arch_tag, _machine
+    from lmms_eval_plugin.bench.machine import machine_info
     from lmms_eval_plugin.bench.workload_launch import TIMING_ENV
     from lmms_eval_plugin.bench.workload_output import evaluate_goals, write_outputs
     from lmms_eval_plugin.bench.workload_task import DOCS_ENV
-    from lmms_eval_plugin.tiny_models import cache_root
+    from lmms_eval_plugin.checkpoints.tiny_models import cache_root
 
     cases = [c.strip() for c in ns.cases.split(",") if c.strip()]
     bad = [c for c in cases if c not in CASES]
@@ -213,7 +213,7 @@ def run(ns, argv) -> int:
     elif ns.arch == archs.TINY:
         model_dir = archs.save_checkpoint(archs.TINY, work / "tiny")
     else:
-        model_dir = archs.save_checkpoint(ns.arch, work / _arch_tag(ns.arch, archs.ARCHS[ns.arch]))
+        model_dir = archs.save_checkpoint(ns.arch, work / archs.arch_tag(ns.arch, archs.ARCHS[ns.arch]))
     videos = _videos(work, ns.videos, ns.video_frames or 2 * ns.frames)
     task_dir, docs = _write_task(work, videos, ns.questions, ns.max_new_tokens)
     runs = work / "workload_runs"
@@ -251,7 +251,7 @@ def run(ns, argv) -> int:
             next(r for r in rows if r["case"] == a)[f"same_answers_as_{b}"] = answers[a] == answers[b]
     config = __import__("transformers").AutoConfig.from_pretrained(model_dir)
     report = {
-        "machine": _machine("cpu"),
+        "machine": machine_info("cpu"),
         "model": {"arch": "checkpoint" if ns.pretrained else ns.arch, "parameters": archs.parameter_counts(config), "dir": str(model_dir),
                   "note": f"checkpoint {model_dir}" if ns.pretrained else (
                       "embedded tiny-random-onevision (pipeline check only)" if ns.arch == archs.TINY else archs.ARCHS[ns.arch].note)},

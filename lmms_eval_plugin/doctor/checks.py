@@ -106,7 +106,7 @@ def _write_clip(path: str, frames: int = 12) -> None:
 
 
 def video_decoders() -> list[Check]:
-    from lmms_eval_plugin.video import FramePlan, _decode_decord, _decode_pyav
+    from lmms_eval_plugin.engine.video import FramePlan, _decode_decord, _decode_pyav
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = os.path.join(tmp, "clip.mp4")
@@ -184,8 +184,8 @@ def embedded_default() -> Check:
         import transformers
         from transformers import AutoConfig
 
-        from lmms_eval_plugin.families import detect_family
-        from lmms_eval_plugin.tiny_models import cache_root, ensure_tiny_checkpoint
+        from lmms_eval_plugin.checkpoints.families import detect_family
+        from lmms_eval_plugin.checkpoints.tiny_models import cache_root, ensure_tiny_checkpoint
 
         path = ensure_tiny_checkpoint("tiny-random-onevision")
         family = detect_family(AutoConfig.from_pretrained(path))

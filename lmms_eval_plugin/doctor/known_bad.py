@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lmms_eval_plugin.doctor.ranges import installed_version
 from packaging.specifiers import SpecifierSet
+
+from lmms_eval_plugin.doctor.ranges import installed_version
 
 
 @dataclass(frozen=True)

@@ -13,30 +13,32 @@ import sys
 from dataclasses import dataclass, replace
 
 import torch
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
 from loguru import logger as eval_logger
 from tqdm import tqdm
 
-from lmms_eval.api.instance import Instance
-from lmms_eval.api.model import lmms
-from lmms_eval_plugin.errors import DocumentVideoError, FatalRunError, ModelArgExit
-from lmms_eval_plugin.families import Family, detect_family, grid_side, native_stride
-from lmms_eval_plugin.method.pooling import PoolingSettings, frame_strides, visual_token_count
-from lmms_eval_plugin.method.rope_scaling import RopeSettings, check_checkpoint_rope, compute_rope_override
+from lmms_eval_plugin.bookkeeping.records import RequestRecorder, default_record_path
+from lmms_eval_plugin.bookkeeping.resume import ResumeSession
+from lmms_eval_plugin.bookkeeping.run_manifest import open_manifest
+from lmms_eval_plugin.checkpoints.families import Family, detect_family, grid_side, native_stride
+from lmms_eval_plugin.checkpoints.tiny_models import resolve_pretrained
+from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
+from lmms_eval_plugin.engine.prefix_cache import PrefixCache, prefix_kv
+from lmms_eval_plugin.engine.prompting import build_prompt, prompt_ids
+from lmms_eval_plugin.engine.request_plan import frame_plan_for, split_generation_kwargs, video_path
+from lmms_eval_plugin.engine.scheduling import run_grouped
+from lmms_eval_plugin.engine.settings import pooling_settings_from, rope_settings_from
+from lmms_eval_plugin.engine.video import VideoError, load_video
+from lmms_eval_plugin.engine.video_cache import VideoFeatureCache, VideoKey
+from lmms_eval_plugin.engine.visual_encoding import encode_video, expand_video_token
+from lmms_eval_plugin.failures.errors import DocumentVideoError, FatalRunError, ModelArgExit
+from lmms_eval_plugin.failures.memory_advice import MemoryAdvisor, describe_pooling
+from lmms_eval_plugin.failures.request_guard import guard_request, guarded_batch
+from lmms_eval_plugin.method.pooling import frame_strides, visual_token_count
+from lmms_eval_plugin.method.rope_scaling import check_checkpoint_rope, compute_rope_override
 from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
 from lmms_eval_plugin.patches.rope_window import rope_override
-from lmms_eval_plugin.prefetch import VideoPrefetcher
-from lmms_eval_plugin.prefix_cache import PrefixCache, prefix_kv
-from lmms_eval_plugin.prompting import build_prompt, prompt_ids
-from lmms_eval_plugin.memory_advice import MemoryAdvisor, describe_pooling
-from lmms_eval_plugin.records import RequestRecorder, default_record_path
-from lmms_eval_plugin.resume import ResumeSession
-from lmms_eval_plugin.request_guard import guard_request, guarded_batch
-from lmms_eval_plugin.request_plan import frame_plan_for, split_generation_kwargs
-from lmms_eval_plugin.run_manifest import open_manifest
-from lmms_eval_plugin.scheduling import run_grouped
-from lmms_eval_plugin.video import VideoError, load_video
-from lmms_eval_plugin.video_cache import VideoFeatureCache, VideoKey
-from lmms_eval_plugin.visual_encoding import encode_video, expand_video_token
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -58,18 +60,18 @@ class LvuExt(lmms):
         self.args = args
         # Validated now, before the checkpoint is touched; the family's default visual
         # window is filled in once the config says which family this is.
-        self.rope_settings = self._rope_settings(args, None)
-        self.pooling_settings = self._pooling_settings(args)
+        self.rope_settings = rope_settings_from(args, None)
+        self.pooling_settings = pooling_settings_from(args)
 
+        import transformers
         from accelerate import Accelerator
         from transformers import AutoConfig, AutoProcessor
-        import transformers
 
-        pretrained = self._resolve_pretrained(args.pretrained)
+        pretrained = resolve_pretrained(args.pretrained)
         config = AutoConfig.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
         self.family: Family = detect_family(config)
         if args.visual_window is None:
-            self.rope_settings = self._rope_settings(args, self.family.visual_window)
+            self.rope_settings = rope_settings_from(args, self.family.visual_window)
         check_checkpoint_rope(config.text_config, self.rope_settings)
         try:
             self.pooling_settings.validate_for_grid(self.family.model_type, grid_side(config))
@@ -133,37 +135,6 @@ class LvuExt(lmms):
             eval_logger.exception("lvu_ext: the model could not be built")
             raise FatalRunError(f"lvu_ext: the model could not be built: {type(exc).__name__}: {exc}") from None
 
-    # ---- construction helpers -------------------------------------------------
-    @staticmethod
-    def _resolve_pretrained(name: str) -> str:
-        from lmms_eval_plugin.tiny_models import TINY_NAMES, ensure_tiny_checkpoint
-
-        if name in TINY_NAMES:
-            eval_logger.warning(f"lvu_ext: {name} is a tiny RANDOM model: its answers and scores are meaningless (pipeline check only)")
-            return str(ensure_tiny_checkpoint(name))
-        return name
-
-    @staticmethod
-    def _rope_settings(args, default_window: int | None) -> RopeSettings:
-        window = args.visual_window or default_window or 1
-        try:
-            return RopeSettings(
-                variant=args.rope_ext, visual_window=window, factor=args.rope_factor,
-                alpha=args.rope_alpha, beta=args.rope_beta, attn_scale=args.rope_attn_scale, base=args.rope_base,
-            )
-        except ValueError as exc:
-            raise ModelArgError(f"lvu_ext: {exc}") from None
-
-    @staticmethod
-    def _pooling_settings(args) -> PoolingSettings:
-        try:
-            return PoolingSettings(
-                mode=args.pooling, group=args.pp_group, high_stride=args.pp_high_stride,
-                low_stride=args.pp_low_stride, uniform_stride=args.pool_stride,
-            )
-        except ValueError as exc:
-            raise ModelArgError(f"lvu_ext: {exc}") from None
-
     # ---- lmms-eval plumbing -----------------------------------------------------
     @property
     def model(self):
@@ -186,15 +157,7 @@ class LvuExt(lmms):
 
     # ---- one video ---------------------------------------------------------------
     def _video_path(self, doc_to_visual, doc_id, task, split) -> str:
-        try:
-            visuals = doc_to_visual(self._doc(task, split, doc_id))
-        except (Exception, SystemExit) as exc:  # harness utils (e.g. MLVU's) call sys.exit on a missing video
-            detail = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
-            raise VideoError(detail, "the task's doc_to_visual could not locate the video") from None
-        paths = [v for v in (visuals or []) if isinstance(v, str)]
-        if len(paths) != 1:
-            raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
-        return paths[0]
+        return video_path(lambda: doc_to_visual(self._doc(task, split, doc_id)))
 
     def _video_key(self, path: str, plan) -> VideoKey | None:
         # everything the pooled features depend on: file, frame plan, pooling, checkpoint
@@ -255,12 +218,6 @@ class LvuExt(lmms):
             raise DocumentVideoError(message) from None  # a SystemExit: lmms-eval would swallow an Exception and exit 0
         eval_logger.error(message + " -> recorded as failed (empty answer, scored as wrong), continuing")
 
-    def _summarise_failures(self) -> None:
-        failures = self.recorder.failures
-        if failures:
-            first = ", ".join(f"{f['task']}#{f['doc_id']}" for f in failures[:5])
-            eval_logger.warning(f"lvu_ext: {len(failures)} document(s) failed on their video (first: {first}); they score as wrong answers")
-
     # ---- resume journal (resume.py) -------------------------------------------------
     def _journal_or_video(self, key, plan, doc_to_visual, doc_id, task, split):
         """(answer on record, None) when resuming; else (None, prepared video), or (None, None)
@@ -303,7 +260,7 @@ class LvuExt(lmms):
                 self._prefetcher = None
                 self._prefetched += prefetcher.prefetched
         self.resume.log_resumed(sum(from_journal for _, from_journal in answers), len(requests), request_type)
-        self._summarise_failures()
+        self.recorder.log_failures()
         self._summarise_reuse(request_type)
         return [result for result, _ in answers]
 

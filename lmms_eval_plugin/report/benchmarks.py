@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from lmms_eval_plugin.report import subscores
+from lmms_eval_plugin.report.categories import LVB_GROUPS, MLVU_DEV_TYPES, VIDEOMME_DURATIONS
 
 
 @dataclass(frozen=True)
@@ -29,21 +30,6 @@ class Benchmark:
     samples_field: str  # per-sample dict written by process_results
     rebuild: object  # function(list of per-sample dicts) -> {column: percent}
 
-
-MLVU_DEV_TYPES = (  # paper's abbreviations (Table 2) -> harness task_type
-    ("TR", "topic_reasoning"),
-    ("AR", "anomaly_reco"),
-    ("NQA", "needle"),
-    ("ER", "ego"),
-    ("PQA", "plotQA"),
-    ("AO", "order"),
-    ("AC", "count"),
-)
-
-VIDEOMME_DURATIONS = (("Short", "short"), ("Medium", "medium"), ("Long", "long"))
-
-# LongVideoBench `duration_group` values are the upper bounds of the paper's groups (Table 3).
-LVB_GROUPS = (("(8,15]", 15), ("(15,60]", 60), ("(180,600]", 600), ("(900,3600]", 3600))
 
 _mlvu_dev_cols = ("M-Avg",) + tuple(a for a, _ in MLVU_DEV_TYPES)
 _vmme_cols = ("Overall",) + tuple(a for a, _ in VIDEOMME_DURATIONS)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmms_eval_plugin.run_manifest import MANIFEST_NAME
+from lmms_eval_plugin.bookkeeping.run_manifest import MANIFEST_NAME
 
 UNKNOWN = "unknown"
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")

@@ -8,6 +8,8 @@ table) rather than shown as 0%.
 
 from __future__ import annotations
 
+from lmms_eval_plugin.report.categories import LVB_GROUPS, MLVU_DEV_TYPES, VIDEOMME_DURATIONS
+
 
 def _accuracy(items: list[dict], correct) -> float | None:
     if not items:
@@ -33,8 +35,6 @@ def nothing(samples: list[dict]) -> dict[str, float]:
 
 
 def mlvu_dev(samples: list[dict]) -> dict[str, float]:
-    from lmms_eval_plugin.report.benchmarks import MLVU_DEV_TYPES
-
     out = {}
     per_type = {}
     for abbrev, task_type in MLVU_DEV_TYPES:
@@ -50,8 +50,6 @@ def mlvu_dev(samples: list[dict]) -> dict[str, float]:
 
 
 def videomme(samples: list[dict]) -> dict[str, float]:
-    from lmms_eval_plugin.report.benchmarks import VIDEOMME_DURATIONS
-
     # videomme_aggregate_results compares pred_answer == answer (case-sensitive), not `score`.
     def correct(s):
         return s.get("pred_answer") == s.get("answer")
@@ -60,8 +58,6 @@ def videomme(samples: list[dict]) -> dict[str, float]:
 
 
 def longvideobench(samples: list[dict]) -> dict[str, float]:
-    from lmms_eval_plugin.report.benchmarks import LVB_GROUPS
-
     # eval_multi_choice: gold (a letter, or a list of letters) must equal parsed_pred.
     def correct(s):
         gold = s.get("answer")

@@ -9,7 +9,6 @@ import json
 import os
 
 import datasets
-
 from lmms_eval.api.task import ConfigurableTask
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -7,7 +7,6 @@ import json
 import os
 
 import datasets
-
 from lmms_eval.api.task import ConfigurableTask
 
 

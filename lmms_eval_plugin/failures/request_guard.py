@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from loguru import logger as eval_logger
 
-from lmms_eval_plugin.errors import RequestFailedError
+from lmms_eval_plugin.failures.errors import RequestFailedError
 
 
 def resume_hint(journal) -> str:

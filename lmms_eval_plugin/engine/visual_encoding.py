@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from lmms_eval_plugin.families import Family, grid_side
+from lmms_eval_plugin.checkpoints.families import Family, grid_side
 from lmms_eval_plugin.method.pooling import pool_video
 
 

@@ -71,7 +71,7 @@ def cache_root() -> Path:
 
 def _build_tokenizer():
     """The OneVision (Qwen2-style) tokenizer; the bench builds its checkpoints with it."""
-    from lmms_eval_plugin.tiny_tokenizers import qwen2_tokenizer
+    from lmms_eval_plugin.checkpoints.tiny_tokenizers import qwen2_tokenizer
 
     return qwen2_tokenizer()
 
@@ -137,7 +137,8 @@ def _nextvideo():
         LlavaNextVideoProcessor,
         LlavaNextVideoVideoProcessor,
     )
-    from lmms_eval_plugin.tiny_tokenizers import llama_tokenizer
+
+    from lmms_eval_plugin.checkpoints.tiny_tokenizers import llama_tokenizer
 
     tokenizer = llama_tokenizer()
     scale = 48 / 336  # image side 336 -> 48 with patch 14 -> 2: the 24x24 grid is kept
@@ -232,3 +233,14 @@ def ensure_tiny_checkpoint(name: str) -> Path:
             build_tiny_checkpoint(family, tmp)
             tmp.rename(target)
     return target
+
+
+def resolve_pretrained(name: str) -> str:
+    """A local checkpoint folder for an embedded tiny name (built on first use); any other
+    name (a hub id, a folder) unchanged, for transformers' from_pretrained."""
+    if name in TINY_NAMES:
+        from loguru import logger
+
+        logger.warning(f"lvu_ext: {name} is a tiny RANDOM model: its answers and scores are meaningless (pipeline check only)")
+        return str(ensure_tiny_checkpoint(name))
+    return name

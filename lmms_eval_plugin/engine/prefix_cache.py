@@ -71,7 +71,7 @@ def prefix_kv(model, store: PrefixCache, video_key, ids: list[int], input_ids, f
     caching (`video_continues`: another question on this video follows) or chunked
     (`chunk` > 0). `needed_after`: tokens that must follow the prefix (positions whose
     logits are used)."""
-    from lmms_eval_plugin.chunked_prefill import prefill_cache
+    from lmms_eval_plugin.engine.chunked_prefill import prefill_cache
 
     n = visual_prefix_length(ids, model.config.video_token_id)
     if n == 0 or len(ids) - n < needed_after:

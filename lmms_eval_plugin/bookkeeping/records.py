@@ -44,3 +44,11 @@ class RequestRecorder:
                 record = dict(record, run_manifest=self.run_manifest)
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def log_failures(self) -> None:
+        """One warning naming the documents that failed on their video, if any."""
+        from loguru import logger
+
+        if self.failures:
+            first = ", ".join(f"{f['task']}#{f['doc_id']}" for f in self.failures[:5])
+            logger.warning(f"lvu_ext: {len(self.failures)} document(s) failed on their video (first: {first}); they score as wrong answers")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from loguru import logger as eval_logger
 
-from lmms_eval_plugin.errors import OutOfMemoryRunError, is_out_of_memory
+from lmms_eval_plugin.failures.errors import OutOfMemoryRunError, is_out_of_memory
 from lmms_eval_plugin.method.pooling import PoolingSettings, visual_token_count
 
 

@@ -142,7 +142,7 @@ def yaml_record(yaml_path) -> dict:
 
 def request_frame_plan(request, lvu_args) -> str:
     """The frame plan lvu_ext uses for this request (task metadata, `--gen_kwargs`, model args)."""
-    from lmms_eval_plugin.request_plan import FRAME_KEYS, frame_plan_for
+    from lmms_eval_plugin.engine.request_plan import FRAME_KEYS, frame_plan_for
 
     gen_kwargs = request.args[1] if request.request_type.startswith("generate") and isinstance(request.args[1], dict) else {}
     return frame_plan_for(request, {k: gen_kwargs[k] for k in FRAME_KEYS if k in gen_kwargs}, lvu_args).describe()

@@ -1,4 +1,4 @@
-"""What one request asks for: its frame plan and its generation kwargs.
+"""What one request asks for: its video, its frame plan and its generation kwargs.
 
 The frame count reaches the model through the task's `metadata` (copied by lmms-eval
 into every Instance; other harness models ignore it): `lvu_num_frames`, or `lvu_fps`
@@ -9,7 +9,7 @@ with `lvu_max_frames`. Generation kwargs may also carry `num_frames` / `fps` /
 
 from __future__ import annotations
 
-from lmms_eval_plugin.video import FramePlan
+from lmms_eval_plugin.engine.video import FramePlan, VideoError
 
 # Keys `model.generate` understands; anything else in a task's generation_kwargs is
 # consumed here and never passed on.
@@ -58,3 +58,17 @@ def frame_plan_for(request, overrides: dict, args) -> FramePlan:
     if fps is not None and num is None:
         return FramePlan(num_frames=None, fps=float(fps), max_frames=int(cap) if cap is not None else None)
     return FramePlan(num_frames=int(num), fps=None, max_frames=None)
+
+
+def video_path(visuals_of) -> str:
+    """The one video path that `visuals_of()` (the task's doc_to_visual on the request's
+    doc) yields; a VideoError, naming why, for anything else."""
+    try:
+        visuals = visuals_of()
+    except (Exception, SystemExit) as exc:  # harness utils (e.g. MLVU's) call sys.exit on a missing video
+        detail = str(exc) if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise VideoError(detail, "the task's doc_to_visual could not locate the video") from None
+    paths = [v for v in (visuals or []) if isinstance(v, str)]
+    if len(paths) != 1:
+        raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
+    return paths[0]
