@@ -101,6 +101,8 @@ class LvuArgs:
     prefix_cache: bool = True
     prefetch: int = 1
     prefill_chunk: int = 0
+    # data parallel (README "Data parallel"): auto = video under several processes, unless --use_cache
+    shard: str = AUTO
     on_video_error: str = "continue"
     record_path: str | None = None
     resume_journal: str = AUTO  # auto: follow --use_cache; off; or a directory
@@ -136,6 +138,7 @@ _CONVERTERS = {
     "prefix_cache": _bool,
     "prefetch": _int,
     "prefill_chunk": _int,
+    "shard": _choice(AUTO, "video", "harness"),
     "on_video_error": _choice("continue", "raise"),
     "record_path": _opt(str),
     "resume_journal": _nonempty,

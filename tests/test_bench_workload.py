@@ -37,3 +37,25 @@ def test_workload_bench_tiny(tmp_path):
     assert statuses["default_reuse_on answers == default_reuse_off answers (reuse is exact)"] == "met"
     md = (out / "workload.md").read_text()
     assert "| default_reuse_on |" in md and "## Goals" in md and "GPU not measured" in md
+
+
+def test_workload_bench_data_parallel_tiny(tmp_path):
+    """`--processes 2 --layout videomme`: shard=video keeps the reuse that lmms-eval's deal
+    loses, with the same answers (the reduced form of the data-parallel bench, for CI)."""
+    out = tmp_path / "out"
+    rc = main(["--workload", "--arch", "tiny", "--videos", "2", "--questions", "2", "--frames", "4", "--max-new-tokens", "4",
+               "--processes", "2", "--layout", "videomme", "--cases", "shard_harness,shard_video",
+               "--out", str(out), "--work-dir", str(tmp_path / "work")])
+    assert rc == 0
+    report = json.loads((out / "workload.json").read_text())
+    rows = {r["case"]: r for r in report["rows"]}
+    assert list(rows) == ["shard_harness", "shard_video"] and report["settings"]["processes"] == 2
+    for r in rows.values():
+        assert r["status"] == "ok" and r["questions"] == 4 and r["evaluate_s"] > 0, r
+    # a video's two questions are consecutive docs, dealt to processes 0 and 1: no hit; sharded by video: one per video
+    assert (rows["shard_harness"]["reuse"]["video_cache_hits"], rows["shard_harness"]["reuse"]["prefix_cache_hits"]) == (0, 0)
+    assert (rows["shard_video"]["reuse"]["video_cache_hits"], rows["shard_video"]["reuse"]["prefix_cache_hits"]) == (2, 2)
+    assert report["answers"]["shard_video"] == report["answers"]["shard_harness"]
+    statuses = {g["goal"]: g["status"] for g in report["goals"]}
+    assert statuses["shard_video answers == shard_harness answers (reuse is exact)"] == "met"
+    assert "2 CPU processes (accelerate launch)" in (out / "workload.md").read_text()

@@ -91,3 +91,18 @@ def test_planned_frames_and_padding_helpers():
 
     assert is_padding(Req()) and not is_padding(object())
     assert empty_answer("generate_until") == "" and empty_answer("loglikelihood")[1] is False
+
+
+def test_a_request_that_cannot_travel_stays_home():
+    from lmms_eval.api.instance import Instance
+
+    from lmms_eval_plugin.engine.data_parallel import describe
+
+    def request(gen_kwargs):
+        return Instance(request_type="generate_until", arguments=("Q", gen_kwargs, lambda doc: ["/v.mp4"], 3, "t", "test"),
+                        idx=0, metadata={"task": "t", "doc_id": 3, "repeats": 1})
+
+    job = ("/v.mp4", FramePlan(num_frames=8))
+    assert describe(1, 0, request({"max_new_tokens": 4}), "generate_until", job, dict).video == ("/v.mp4", "8 uniform")
+    stays = describe(1, 0, request({"max_new_tokens": 4, "hook": lambda x: x}), "generate_until", job, dict)
+    assert stays.video is None and assign([stays], 3)[stays.origin] == 1

@@ -9,6 +9,13 @@ and the same frame count:
   off_reuse_on         lvu_ext, method off, reuse on (video cache, prefix cache, prefetch)
   default_reuse_off    lvu_ext defaults (vcwe + progressive pooling), every reuse off
   default_reuse_on     lvu_ext defaults, reuse on
+  shard_harness        lvu_ext defaults, shard=harness (each process answers lmms-eval's own deal)
+  shard_video          lvu_ext defaults, shard=video (all questions of a video on one process)
+
+`--processes N` runs every case under `accelerate launch` with N CPU processes
+(ACCELERATE_USE_CPU=1), as leaderboard runs use several processes per node; `--layout
+videomme` lists a video's questions consecutively, as Video-MME does (lmms-eval's
+round-robin deal then puts them on different processes).
 
 Figures per case: time in lmms-eval's `evaluate` (every request from building it to its
 score; model loading excluded) per question and per hour, the whole process's wall time,
@@ -38,15 +45,22 @@ CASES = {
     "default_reuse_off": dict(REUSE_OFF),
     "default_reuse_on": dict(REUSE_ON),
 }
+# data parallel (--processes N): lvu_ext defaults, lmms-eval's deal against video-affine sharding
+SHARD_CASES = {"shard_harness": {"shard": "harness"}, "shard_video": {"shard": "video"}}
+ALL_CASES = {**CASES, **SHARD_CASES}
 DESCRIPTION = {
     LLAVA_HF: "lmms-eval's llava_hf (--force_simple), max_frames_num=N",
     "off_reuse_off": "lvu_ext rope_ext=none,pooling=native, video_cache=0,prefix_cache=false,prefetch=0",
     "off_reuse_on": "lvu_ext rope_ext=none,pooling=native, reuse defaults (video_cache=1,prefix_cache=true,prefetch=1)",
     "default_reuse_off": "lvu_ext defaults (vcwe + progressive), video_cache=0,prefix_cache=false,prefetch=0",
     "default_reuse_on": "lvu_ext defaults (vcwe + progressive; video_cache=1,prefix_cache=true,prefetch=1)",
+    "shard_harness": "lvu_ext defaults, shard=harness (each process answers the documents lmms-eval dealt it)",
+    "shard_video": "lvu_ext defaults, shard=video (the processes agree who answers which video)",
 }
 # pairs whose answers must be equal (reuse is exact), and the peer a user compares with
-MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"))
+MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"), ("shard_video", "shard_harness"))
+LAYOUTS = ("question-major", "videomme")
+PORT = 29611  # accelerate's rendezvous port for --processes > 1
 TASK = "lvu_workload"
 # llava_hf renders `[{"role": "user", "content": "<video>\n<question>"}]` with the tokenizer's chat
 # template. The llava-hf OneVision template reads list content (`selectattr('type', ...)`), so
@@ -74,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     # CPU only: random weights are saved with save_pretrained, which is not workable for the 7B architecture
     p.add_argument("--arch", choices=(archs.TINY, "cpu-mid"), default="cpu-mid", help="checkpoint architecture (default cpu-mid)")
     p.add_argument("--pretrained", default=None, help="use this checkpoint folder instead of a random --arch model")
-    p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
+    p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(ALL_CASES)} (default {','.join(CASES)})")
+    p.add_argument("--processes", type=int, default=1, help="lmms-eval processes per case (accelerate launch on CPU when > 1)")
+    p.add_argument("--layout", choices=LAYOUTS, default="question-major",
+                   help="document order: question-major (default) or videomme (a video's questions consecutive)")
     p.add_argument("--max-new-tokens", type=int, default=8)
     p.add_argument("--video-frames", type=int, default=None, help="length of each synthetic clip (default: 2 x --frames)")
     p.add_argument("--extra-lvu-args", default="", help="model args added to every lvu_ext case (e.g. prefill_chunk=2048)")
@@ -84,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _write_task(work: Path, videos: list[Path], questions: int, max_new_tokens: int) -> tuple[Path, Path]:
+def _write_task(work: Path, videos: list[Path], questions: int, max_new_tokens: int, layout: str) -> tuple[Path, Path]:
     """(task folder for --include_path, docs JSON): one doc per (video, question)."""
     task_dir = work / "workload_task"
     task_dir.mkdir(parents=True, exist_ok=True)
@@ -110,13 +127,15 @@ metadata:
   version: 0.1
 """)
     # Question-major, as a harness that sorts by question would hand them over: the
-    # questions of one video are NOT adjacent in the input.
+    # questions of one video are NOT adjacent in the input. Video-MME's own order: they are.
+    pairs = [(q, v) for q in range(questions) for v in range(len(videos))]
+    if layout == "videomme":
+        pairs = [(q, v) for v in range(len(videos)) for q in range(questions)]
     docs = []
-    for q in range(questions):
+    for q, v in pairs:
         question, options, answer = QUESTIONS[q]
-        for v, video in enumerate(videos):
-            docs.append({"doc_id": len(docs), "videoID": f"clip{v}", "video": str(video), "question": question,
-                         "options": options, "answer": answer})
+        docs.append({"doc_id": len(docs), "videoID": f"clip{v}", "video": str(videos[v]), "question": question,
+                     "options": options, "answer": answer})
     docs_path = work / "workload_docs.json"
     docs_path.write_text(json.dumps(docs, indent=1))
     return task_dir, docs_path
@@ -129,19 +148,24 @@ def _videos(work: Path, k: int, n_frames: int) -> list[Path]:
     return [ensure_clip(work / f"workload_clip{i}_{n_frames + 7 * i}f.mp4", n_frames + 7 * i) for i in range(k)]
 
 
-def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path, extra: str) -> list[str]:
-    if CASES[case] is None:
+def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path, extra: str, processes: int = 1) -> list[str]:
+    if ALL_CASES[case] is None:
         model = LLAVA_HF
         args = (f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32,max_frames_num={frames},"
                 f"chat_template={CHATML_STRING_CONTENT}")
         flags = ["--force_simple"]
     else:
         settings = {"pretrained": str(model_dir), "device": "cpu", "dtype": "float32", "num_frames": frames,
-                    "resume_journal": "off", **CASES[case]}
+                    "resume_journal": "off", **ALL_CASES[case]}
         model, args, flags = "lvu_ext", ",".join(f"{k}={v}" for k, v in settings.items()), []
         if extra:
             args += "," + extra
-    return [sys.executable, "-m", "lmms_eval_plugin.bench.workload_launch", "--model", model, "--model_args", args,
+    launch = [sys.executable, "-m", "lmms_eval_plugin.bench.workload_launch"]
+    if processes > 1:  # CPU processes: ACCELERATE_USE_CPU=1 in the environment
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(PORT),
+                  "-m", "lmms_eval_plugin.bench.workload_launch"]
+    return [*launch, "--model", model, "--model_args", args,
             "--tasks", TASK, "--include_path", str(task_dir), "--batch_size", "1", "--output_path", str(out),
             "--log_samples", *flags]
 
@@ -165,8 +189,9 @@ def _run_case(case: str, cmd: list[str], env: dict, log: Path, timing: Path, tim
     rc = os.waitstatus_to_exitcode(status)
     row = {"case": case, "status": "ok" if rc == 0 else ("timeout" if wall > timeout_s else "error"), "exit_code": rc,
            "wall_s": round(wall, 2), "peak_mem_gb": usage.ru_maxrss * 1024 / 1e9, "evaluate_s": None}
-    if timing.exists():
-        row["evaluate_s"] = json.loads(timing.read_text())["evaluate_s"]
+    timings = sorted(timing.parent.glob(timing.name + "*"))  # one per process: the slowest is the run's
+    if timings:
+        row["evaluate_s"] = max(json.loads(path.read_text())["evaluate_s"] for path in timings)
     if rc != 0:
         row["error"] = "\n".join(log.read_text(errors="replace").splitlines()[-15:])[-1500:]
     return row
@@ -200,9 +225,10 @@ def run(ns, argv) -> int:
     from lmms_eval_plugin.checkpoints.tiny_models import cache_root
 
     cases = [c.strip() for c in ns.cases.split(",") if c.strip()]
-    bad = [c for c in cases if c not in CASES]
-    if bad or not cases or not 1 <= ns.questions <= len(QUESTIONS) or ns.videos < 1:
-        print(f"--cases from {', '.join(CASES)}; --questions 1..{len(QUESTIONS)}; --videos >= 1 (got {bad or cases})", file=sys.stderr)
+    bad = [c for c in cases if c not in ALL_CASES]
+    if bad or not cases or not 1 <= ns.questions <= len(QUESTIONS) or ns.videos < 1 or ns.processes < 1:
+        print(f"--cases from {', '.join(ALL_CASES)}; --questions 1..{len(QUESTIONS)}; --videos >= 1; --processes >= 1 "
+              f"(got {bad or cases})", file=sys.stderr)
         return 2
     work = Path(ns.work_dir) if ns.work_dir else cache_root() / "bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -215,9 +241,11 @@ def run(ns, argv) -> int:
     else:
         model_dir = archs.save_checkpoint(ns.arch, work / archs.arch_tag(ns.arch, archs.ARCHS[ns.arch]))
     videos = _videos(work, ns.videos, ns.video_frames or 2 * ns.frames)
-    task_dir, docs = _write_task(work, videos, ns.questions, ns.max_new_tokens)
+    task_dir, docs = _write_task(work, videos, ns.questions, ns.max_new_tokens, ns.layout)
     runs = work / "workload_runs"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{DOCS_ENV: str(docs)})
+    if ns.processes > 1:
+        env["ACCELERATE_USE_CPU"] = "1"
 
     rows, answers, start = [], {}, time.monotonic()
     for case in cases:
@@ -228,13 +256,13 @@ def run(ns, argv) -> int:
             shutil.rmtree(case_out)
         case_out.mkdir(parents=True)
         timing = case_out / "timing.json"
-        cmd = _command(case, model_dir, ns.frames, task_dir, case_out / "lmms_eval", ns.extra_lvu_args)
+        cmd = _command(case, model_dir, ns.frames, task_dir, case_out / "lmms_eval", ns.extra_lvu_args, ns.processes)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # a shared CPU makes timings noisy: say how busy
         row = _run_case(case, cmd, dict(env, **{TIMING_ENV: str(timing)}), case_out / "log.txt", timing, ns.case_timeout_s)
         row["load_avg_at_start"] = load
         answers[case] = _answers(case_out / "lmms_eval")
         row.update(questions=len(answers[case]), reuse=_reuse_counts(case_out / "lmms_eval"),
-                   command=" ".join(cmd[3:]))
+                   command=" ".join(cmd[3:] if ns.processes == 1 else cmd[2:]))
         n = ns.videos * ns.questions
         if row["status"] == "ok" and len(answers[case]) != n:  # lmms-eval exits 0 even when evaluation raised
             row.update(status="error", error=f"{len(answers[case])} of {n} answers logged; see {case_out / 'log.txt'}")
@@ -258,7 +286,9 @@ def run(ns, argv) -> int:
         "settings": {"videos": ns.videos, "questions_per_video": ns.questions, "frames": ns.frames,
                      "video": f"{ns.videos} synthetic 640x360 clips of {ns.video_frames or 2 * ns.frames}+7k frames",
                      "max_new_tokens": ns.max_new_tokens, "dtype": "float32", "device": "cpu", "extra_lvu_args": ns.extra_lvu_args,
-                     "order": "question-major (the questions of one video are not adjacent in the task)",
+                     "order": ("Video-MME's (the questions of one video consecutive)" if ns.layout == "videomme" else
+                               "question-major (the questions of one video are not adjacent in the task)"),
+                     "processes": ns.processes,
                      "wall_s": round(time.monotonic() - start, 1)},
         "command": "lvu-ext bench --workload " + " ".join(argv),
         "cases": {c: DESCRIPTION[c] for c in cases},

@@ -1,7 +1,7 @@
 """`python -m lmms_eval_plugin.bench.workload_launch <lmms-eval args>`: the lmms-eval CLI,
 unchanged, with the time spent in `lmms_eval.evaluator.evaluate` (building the requests,
 every model call, scoring; model loading excluded) written as JSON to
-$LVU_WORKLOAD_TIMING. Used by `lvu-ext bench --workload` for every case alike."""
+$LVU_WORKLOAD_TIMING (`.rankN` appended per process under accelerate launch). Used by `lvu-ext bench --workload` for every case alike."""
 
 import json
 import os
@@ -22,7 +22,10 @@ def main() -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            with open(os.environ[TIMING_ENV], "w", encoding="utf-8") as fh:
+            path = os.environ[TIMING_ENV]
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one file per process under accelerate launch
+                path += f".rank{os.environ.get('RANK', '0')}"
+            with open(path, "w", encoding="utf-8") as fh:
                 json.dump({"evaluate_s": time.perf_counter() - start}, fh)
 
     evaluator.evaluate = timed_evaluate

@@ -33,12 +33,14 @@ class RequestRecorder:
         self.path = path
         self.failures: list[dict] = []
         self.run_manifest: str | None = None  # lvu_ext_run.json of this run, named in every record
+        self.extra: dict = {}  # fields of the request being answered (which process answers it, ...)
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(self, record: dict) -> None:
         if record.get("status") == "failed":
             self.failures.append(record)
+        record = {**record, **self.extra}
         if self.path:
             if self.run_manifest:
                 record = dict(record, run_manifest=self.run_manifest)

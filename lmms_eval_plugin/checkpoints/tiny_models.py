@@ -217,6 +217,24 @@ def build_tiny_checkpoint(family: str, out_dir: str | Path, seed: int = 0) -> Pa
     return out_dir
 
 
+def _build_here_or_apart(family: str, out_dir: Path) -> None:
+    """Once torch.distributed is up (under `accelerate launch`), transformers' save_pretrained
+    writes only on rank 0, so a build by whichever other rank took the lock first wrote no
+    files: there the build runs in a fresh interpreter, outside the process group."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        build_tiny_checkpoint(family, out_dir)
+        return
+    import subprocess
+    import sys
+
+    code = "import sys; from lmms_eval_plugin.checkpoints.tiny_models import build_tiny_checkpoint as b; b(sys.argv[1], sys.argv[2])"
+    proc = subprocess.run([sys.executable, "-c", code, family, str(out_dir)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the embedded {family} checkpoint failed:\n{proc.stderr[-3000:]}")
+
+
 def ensure_tiny_checkpoint(name: str) -> Path:
     """Path of the embedded default checkpoint `name`, building it once (file-locked, so
     several `accelerate` processes starting together build it only once)."""
@@ -230,7 +248,7 @@ def ensure_tiny_checkpoint(name: str) -> Path:
         if not (target / "config.json").exists():
             tmp = root / f"{name}-v{FIXTURE_VERSION}.partial"
             shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted build
-            build_tiny_checkpoint(family, tmp)
+            _build_here_or_apart(family, tmp)
             tmp.rename(target)
     return target
 

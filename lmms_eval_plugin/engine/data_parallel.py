@@ -15,13 +15,38 @@ Either way the padding requests lmms-eval adds to even out the processes
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 
 from loguru import logger
 
+from lmms_eval_plugin.argv import flag_value
+from lmms_eval_plugin.engine import reuse_summary
 from lmms_eval_plugin.engine.sharding import RequestDescription, assign, planned_frames
+from lmms_eval_plugin.model_args import ModelArgError
 
 PADDING_KEY = "__padding_only__"
+
+
+def open_node(setting: str, rank: int, world_size: int, argv: list[str]):
+    """The Node that `shard=video` talks through, or None: each process answers lmms-eval's
+    own share (one process, `shard=harness`, or `auto` beside lmms-eval's --use_cache)."""
+    if world_size <= 1 or setting == "harness":
+        return None
+    under_lmms_eval = bool(argv) and ("lmms_eval" in argv[0] or "lmms-eval" in argv[0])
+    if flag_value(argv, "--use_cache", "-c") if under_lmms_eval else flag_value(argv, "--use_cache"):
+        # Its ResponseCache skips the model call on a process whose answers are all cached,
+        # and shard=video needs every process in every call.
+        why = ("lmms-eval's --use_cache can skip the model call on a process whose answers are all cached, and "
+               "shard=video needs every process in every call; resume with resume_journal=DIR instead")
+        if setting == "video":
+            raise ModelArgError(f"lvu_ext: model arg shard=video cannot run with --use_cache: {why}")
+        logger.warning(f"lvu_ext: shard=auto answers lmms-eval's own share of the documents here (no reuse across "
+                       f"processes): {why}")
+        return None
+    from lmms_eval_plugin.engine.node import Node
+
+    return Node(rank, world_size)
 
 
 def is_padding(request) -> bool:
@@ -45,8 +70,15 @@ def describe(rank: int, index: int, request, request_type: str, job, doc) -> Req
     if job is None:  # answered where it is: nothing else of it needs to travel
         return RequestDescription(rank, index, task, split, doc_id, request.idx, None, 0, "", None, {})
     path, plan = job
-    return RequestDescription(rank, index, task, split, doc_id, request.idx, (path, plan.describe()), planned_frames(plan),
-                              context, argument, dict(request.metadata or {}))
+    description = RequestDescription(rank, index, task, split, doc_id, request.idx, (path, plan.describe()),
+                                     planned_frames(plan), context, argument, dict(request.metadata or {}))
+    try:
+        pickle.dumps(description)
+    except Exception as exc:  # e.g. a callable in the generation kwargs: it cannot travel
+        logger.warning(f"lvu_ext: shard=video: {task} doc {doc_id}: the request cannot be sent to another process "
+                       f"({type(exc).__name__}: {exc}); it is answered where lmms-eval put it")
+        return RequestDescription(rank, index, task, split, doc_id, request.idx, None, 0, "", None, {})
+    return description
 
 
 def rebuild(description: RequestDescription, request_type: str, doc_to_visual):
@@ -70,7 +102,7 @@ def answer_harness_share(requests: list, request_type: str, answer_list: Callabl
 
 
 def answer_by_video(node, requests: list, request_type: str, video_job: Callable, doc_of: Callable,
-                    answer_list: Callable, counters: Callable) -> list:
+                    answer_list: Callable, counters: Callable, args) -> list:
     """`shard=video` for one request batch. `video_job(request)`: (path, plan) or None;
     `doc_of(request)`: its document; `answer_list(requests, given_to)`: answers, in order;
     `counters()`: this process's reuse counters, summed over the node in the log."""
@@ -95,7 +127,7 @@ def answer_by_video(node, requests: list, request_type: str, video_job: Callable
     gathered = node.all_gather((outbox, counters()))
     inbox = {origin: answer for box, _ in gathered for origin, answer in box.items()}
     if node.rank == 0:
-        totals = {k: sum(c[k] for _, c in gathered) for k in gathered[0][1]}
-        logger.info(f"lvu_ext: {request_type} done on all {node.world_size} processes; node-wide reuse: "
-                    + ", ".join(f"{k} {v}" for k, v in totals.items()))
+        node_wide = reuse_summary.summed([c for _, c in gathered])
+        logger.info(f"lvu_ext: {request_type} done on all {node.world_size} processes; node-wide reuse so far: "
+                    f"{reuse_summary.describe(node_wide, args)}")
     return [inbox[(node.rank, i)] if not is_padding(r) else empty_answer(request_type) for i, r in enumerate(requests)]

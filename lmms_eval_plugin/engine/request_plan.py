@@ -9,6 +9,8 @@ with `lvu_max_frames`. Generation kwargs may also carry `num_frames` / `fps` /
 
 from __future__ import annotations
 
+import copy
+
 from lmms_eval_plugin.engine.video import FramePlan, VideoError
 
 # Keys `model.generate` understands; anything else in a task's generation_kwargs is
@@ -72,3 +74,15 @@ def video_path(visuals_of) -> str:
     if len(paths) != 1:
         raise VideoError(repr(visuals)[:200], f"expected one video path from doc_to_visual, got {len(paths)}")
     return paths[0]
+
+
+def video_job(request, request_type: str, eos_token_id, args, video_path_of):
+    """(video path, frame plan) of a request, for ordering, prefetching and sharding; None
+    when it cannot be told up front (the request's own step then reports why).
+    `video_path_of(doc_to_visual, doc_id, task, split)` locates the video."""
+    try:
+        _, arg, doc_to_visual, doc_id, task, split = request.args
+        overrides = split_generation_kwargs(copy.deepcopy(arg), eos_token_id)[2] if request_type == "generate_until" else {}
+        return video_path_of(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, args)
+    except (Exception, SystemExit):
+        return None

@@ -26,7 +26,7 @@ def resume_hint(journal) -> str:
         return ("nothing was kept for a resume: run with --use_cache DIR, and after a failure run the same command again "
                 "to compute only the documents without an answer")
     return (f"the {len(journal.entries)} answers made so far are in {journal.path}; fix the cause and run the same command "
-            f"again (same --use_cache) to compute only the documents without an answer")
+            f"again (same --use_cache, or resume_journal=DIR) to compute only the documents without an answer")
 
 
 def stop_message(where: str, exc: BaseException, journal) -> str:

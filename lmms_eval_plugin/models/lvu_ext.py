@@ -23,10 +23,12 @@ from lmms_eval_plugin.bookkeeping.resume import ResumeSession
 from lmms_eval_plugin.bookkeeping.run_manifest import open_manifest
 from lmms_eval_plugin.checkpoints.families import Family, detect_family, grid_side, native_stride
 from lmms_eval_plugin.checkpoints.tiny_models import resolve_pretrained
+from lmms_eval_plugin.engine import reuse_summary
+from lmms_eval_plugin.engine.data_parallel import answer_by_video, answer_harness_share, open_node
 from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
 from lmms_eval_plugin.engine.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.engine.prompting import build_prompt, prompt_ids
-from lmms_eval_plugin.engine.request_plan import frame_plan_for, split_generation_kwargs, video_path
+from lmms_eval_plugin.engine.request_plan import frame_plan_for, split_generation_kwargs, video_job, video_path
 from lmms_eval_plugin.engine.scheduling import run_grouped
 from lmms_eval_plugin.engine.settings import pooling_settings_from, rope_settings_from
 from lmms_eval_plugin.engine.video import VideoError, load_video
@@ -81,6 +83,7 @@ class LvuExt(lmms):
         accelerator = Accelerator()
         self.accelerator = accelerator
         self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
+        self.node = open_node(args.shard, self.rank, self.world_size, sys.argv)  # None: lmms-eval's own share
         if args.device_map == "auto":
             device_map, device = "auto", None
         else:
@@ -241,14 +244,30 @@ class LvuExt(lmms):
         return self._answer_all(requests, "loglikelihood", self._loglikelihood_request)
 
     def _answer_all(self, requests: list[Instance], request_type: str, answer_request) -> list:
+        """Answer lmms-eval's requests: this process's own share, or under `shard=video` the
+        whole videos assigned to it, answers exchanged (data_parallel.py)."""
+        self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
+
+        def answer_list(work: list, given_to: list) -> list:
+            return self._answer_list(work, given_to, request_type, answer_request)
+
+        if self.node is None:
+            return answer_harness_share(requests, request_type, answer_list)
+        return answer_by_video(self.node, requests, request_type, lambda r: self._video_job(r, request_type),
+                               lambda r: self._doc(r.args[4], r.args[5], r.args[3]), answer_list, self._reuse_counters, self.args)
+
+    def _answer_list(self, requests: list, given_to: list, request_type: str, answer_request) -> list:
         """Answer every request with `answer_request`, the questions of one video back to
         back while the next videos decode in the background (scheduling.py, prefetch.py);
-        the answers come back in the harness's order."""
-        self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
+        the answers come back in the input order. `given_to[i]`: the process lmms-eval gave
+        request i to (None: this one), for its record."""
         jobs = [self._video_job(request, request_type) for request in requests]
 
         def answer(index: int, video_continues: bool):
+            if self.node is not None:
+                self.node.check_peers()  # another process failed: stop now, not at the exchange
             self._video_continues = video_continues
+            self.recorder.extra = {"process": self.rank, "given_to": self.rank if given_to[index] is None else given_to[index]}
             return answer_request(requests[index])
 
         with VideoPrefetcher(load_video, self.args.prefetch) as prefetcher:
@@ -265,23 +284,13 @@ class LvuExt(lmms):
         return [result for result, _ in answers]
 
     def _video_job(self, request: Instance, request_type: str):
-        """(video path, frame plan) of a request, for ordering and prefetching; None when it
-        cannot be told up front (the request's own step then reports why)."""
-        try:
-            _, arg, doc_to_visual, doc_id, task, split = request.args
-            overrides = split_generation_kwargs(copy.deepcopy(arg), self.eot_token_id)[2] if request_type == "generate_until" else {}
-            return self._video_path(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, self.args)
-        except (Exception, SystemExit):
-            return None
+        return video_job(request, request_type, self.eot_token_id, self.args, self._video_path)
+
+    def _reuse_counters(self) -> dict:
+        return reuse_summary.counters(self.video_cache, self.prefix_cache, self._prefetched)
 
     def _summarise_reuse(self, request_type: str) -> None:
-        video, prefix = self.video_cache, self.prefix_cache
-        eval_logger.info(
-            f"lvu_ext: {request_type} done; reuse so far: video cache {video.hits} hits / {video.misses} misses "
-            f"(video_cache={self.args.video_cache}), prefix cache {prefix.hits} hits / {prefix.misses} misses "
-            f"(prefix_cache={str(self.args.prefix_cache).lower()}), {self._prefetched} videos decoded ahead "
-            f"(prefetch={self.args.prefetch}), prefill_chunk={self.args.prefill_chunk}"
-        )
+        eval_logger.info(f"lvu_ext: {request_type} done; reuse so far: {reuse_summary.describe(self._reuse_counters(), self.args)}")
 
     def _generate_request(self, request: Instance) -> tuple[str, bool]:
         """One generate_until request: (answer, whether it came from the resume journal)."""
