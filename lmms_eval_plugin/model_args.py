@@ -171,6 +171,25 @@ def parse_model_args(**kwargs) -> LvuArgs:
     return args
 
 
+def check_pretrained_exists(name: str) -> None:
+    """Refuse a `pretrained` written as a local path (absolute, ./, ../, ~, or more slashes
+    than a hub id's org/name) where nothing is: huggingface_hub would only say it is no repo
+    id. Checked after every other arg, so their problems are reported first."""
+    import os
+
+    looks_local = name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+    if looks_local and not os.path.exists(os.path.expanduser(name)):
+        raise ModelArgError(f"lvu_ext: model arg pretrained={name!r}: the local folder {os.path.abspath(os.path.expanduser(name))} "
+                            f"does not exist (a hub id is org/name; the embedded defaults are tiny-random-onevision, "
+                            f"tiny-random-nextvideo)")
+
+
+def repeated_keys(arg_string: str) -> list[str]:
+    """Keys given more than once in an lmms-eval `--model_args` string (it keeps the last)."""
+    keys = [item.split("=", 1)[0].strip() for item in (arg_string or "").split(",") if "=" in item]
+    return sorted({k for k in keys if keys.count(k) > 1})
+
+
 def _check_ranges(args: LvuArgs) -> None:
     def need(ok: bool, key: str, allowed: str):
         if not ok:
@@ -179,11 +198,19 @@ def _check_ranges(args: LvuArgs) -> None:
     need(args.num_frames >= 1, "num_frames", "an integer >= 1")
     need(args.fps is None or args.fps > 0, "fps", "a number > 0 (or none for uniform num_frames)")
     need(args.max_frames is None or args.max_frames >= 1, "max_frames", "an integer >= 1 (or none)")
+    need(args.max_frames is None or args.fps is not None, "max_frames",
+         "none unless fps is set (it caps fps sampling; num_frames alone already fixes the count)")
+    need(args.visual_window is None or args.visual_window >= 1, "visual_window",
+         "an integer >= 1 (visual tokens the checkpoint was trained on), or none for the family's default")
     need(args.batch_size == 1, "batch_size", "1 (one video per forward pass)")
     need(args.vision_batch >= 1, "vision_batch", "an integer >= 1 (frames per vision-tower chunk)")
     need(args.video_cache >= 0, "video_cache", "an integer >= 0 (videos whose features are kept; 0 = off)")
     need(args.prefetch >= 0, "prefetch", "an integer >= 0 (videos decoded ahead in background threads; 0 = off)")
     need(args.prefill_chunk >= 0, "prefill_chunk", "an integer >= 0 (tokens per prefill chunk; 0 = one pass)")
+    if args.device and args.device.startswith("cuda"):
+        import torch
+
+        need(torch.cuda.is_available(), "device", "cpu (torch sees no CUDA device on this machine)")
     if args.attn_implementation == "flash_attention_2":
         import importlib.util
 

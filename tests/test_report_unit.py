@@ -356,3 +356,26 @@ def test_mlvu_test_rows_are_flagged(dummy_run, tmp_path):
 def test_bad_baseline_is_a_clear_error(tmp_path, capsys, spec):
     assert cli.main([str(tmp_path), "--out", str(tmp_path / "rep"), "--baseline", spec]) == 2
     assert "--baseline" in capsys.readouterr().err
+
+
+def test_bad_results_and_samples_files_are_named_not_fatal(dummy_run, tmp_path):
+    """Case 7 of issue 19: results files that are valid JSON but no results object, and a
+    samples file cut short, are skipped or leave sub-scores blank, naming file and line."""
+    good = tmp_path / "good"
+    shutil.copytree(dummy_run["out"], good)
+    samples_file = next(good.rglob("*_samples_*videomme*.jsonl"))
+    lines = samples_file.read_text().splitlines()
+    samples_file.write_text("\n".join(lines[:-1] + [lines[-1][: len(lines[-1]) // 2]]) + "\n")  # the last line cut
+    bad = tmp_path / "bad"
+    for name, body in (("null", "null"), ("list", "[1, 2]"), ("task_null", '{"results": {"videomme": null}}')):
+        (bad / name).mkdir(parents=True)
+        (bad / name / f"20260101_000000_{name}_results.json").write_text(body)
+    out = tmp_path / "report"
+    assert cli.main([str(good), str(bad), "--out", str(out), "-q"]) == 0
+    md = (out / "report.md").read_text()
+    skipped = md.split("## Skipped files", 1)[1]
+    for name in ("null", "list", "task_null"):
+        assert f"20260101_000000_{name}_results.json" in skipped
+    assert f"{samples_file} line {len(lines)} is not JSON" in md  # a note naming the file and line
+    videomme = [r for r in csv.DictReader((out / "report.csv").open()) if r.get("VideoMME Overall") and r["Model"] == "dummy"]
+    assert videomme and not any(r.get("VideoMME Short") for r in videomme)  # headline kept, sub-scores blank

@@ -33,6 +33,7 @@ class RequestRecorder:
         self.path = path
         self.failures: list[dict] = []
         self.run_manifest: str | None = None  # lvu_ext_run.json of this run, named in every record
+        self.run_id: str | None = None  # tells this run's records from another's in the same file
         self.extra: dict = {}  # fields of the request being answered (which process answers it, ...)
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -44,6 +45,8 @@ class RequestRecorder:
         if self.path:
             if self.run_manifest:
                 record = dict(record, run_manifest=self.run_manifest)
+            if self.run_id:
+                record = dict(record, run_id=self.run_id)
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 

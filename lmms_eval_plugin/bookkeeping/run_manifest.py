@@ -9,7 +9,9 @@ device / attention, every model arg, and per task its frame plan and YAML hash.
 
 It is written by rank 0 into the `--output_path` folder (else beside `record_path`) when
 the model is built, and rewritten when requests name tasks it has not seen; every
-per-request record carries its path (`run_manifest`). `model_args_string` is the
+per-request record carries its path (`run_manifest`) and the run's id (`run_id`). A folder
+whose `lvu_ext_run.json` belongs to another run gets `lvu_ext_run_<run id>.json` instead
+(run_folder.py). `model_args_string` is the
 `--model_args` text exactly as lmms-eval records it in `config.model_args`, which is how
 `lvu-ext report` ties a results file to its manifest.
 """
@@ -26,6 +28,7 @@ import subprocess
 import sys
 
 from lmms_eval_plugin.argv import flag_value
+from lmms_eval_plugin.bookkeeping.run_folder import hold_folder, run_identity
 
 MANIFEST_NAME = "lvu_ext_run.json"
 SCHEMA = 1
@@ -199,8 +202,16 @@ def open_manifest(lvu_args, argv: list[str], pretrained_path: str, model, device
     from dataclasses import asdict
 
     path = manifest_path(argv, lvu_args.record_path)
-    manifest = RunManifest(path, base_record(asdict(lvu_args), argv, pretrained_path, model, device, world_size), write=rank == 0)
-    recorder.run_manifest = path
+    if rank == 0 and path:  # before the manifest is claimed: a live run there already has lvu_ext_run.json
+        busy = hold_folder(os.path.dirname(path))
+        if busy:
+            from loguru import logger
+
+            logger.warning(busy)
+    run_id, path = run_identity(path, rank, world_size)
+    base = {"run_id": run_id, **base_record(asdict(lvu_args), argv, pretrained_path, model, device, world_size)}
+    manifest = RunManifest(path, base, write=rank == 0)
+    recorder.run_manifest, recorder.run_id = path, run_id
     return manifest
 
 

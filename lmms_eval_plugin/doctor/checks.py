@@ -158,6 +158,23 @@ def tasks_folder() -> Check:
     return Check(OK, "tasks folder", f"--include_path {folder}  ({len(yamls)} task YAMLs)")
 
 
+def hf_home() -> Check:
+    """lmms-eval creates its dataset cache under HF_HOME while loading tasks; a folder that
+    cannot be created or written fails there (PermissionError) and the run exits 0."""
+    import tempfile
+
+    folder = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    source = "HF_HOME" if os.environ.get("HF_HOME") else "HF_HOME unset, the default"
+    fix = "export HF_HOME=/a/writable/folder (datasets and benchmark videos go there)"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lvu_ext_doctor_"):
+            pass
+    except OSError as exc:
+        return Check(FAIL, "HF_HOME", f"{folder} ({source}) cannot be created or written: {_error(exc)}", fix)
+    return Check(OK, "HF_HOME", f"{folder} ({source}) is writable")
+
+
 def video_folders() -> list[Check]:
     from lmms_eval_plugin.doctor.video_dirs import benchmark_video_dirs
 

@@ -18,6 +18,7 @@ CHECKS = (
     checks.video_decoders,
     checks.accelerator,
     checks.tasks_folder,
+    checks.hf_home,
     checks.video_folders,
     checks.embedded_default,
 )

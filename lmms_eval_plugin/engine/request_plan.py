@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 
+from loguru import logger
+
 from lmms_eval_plugin.engine.video import FramePlan, VideoError
+from lmms_eval_plugin.failures.errors import RequestArgError
 
 # Keys `model.generate` understands; anything else in a task's generation_kwargs is
 # consumed here and never passed on.
@@ -43,23 +46,47 @@ def split_generation_kwargs(gen_kwargs: dict, eos_token_id) -> tuple[dict, list[
     return kwargs, list(until), overrides
 
 
-def _first(*values):
-    for v in values:
-        if v is not None:
-            return v
-    return None
+class FramePlanError(ValueError):
+    """An impossible frame count, rate or cap from generation kwargs or task metadata."""
+
+
+def _checked(value, source: str, key: str, cast, allowed: str, positive=lambda v: v >= 1):
+    try:
+        number = cast(value)
+        if isinstance(value, float) and cast is int and not value.is_integer():
+            raise ValueError
+        ok = positive(number)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:  # as the user typed it: lmms-eval turns `-3` into -3.0
+        shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else value
+        raise FramePlanError(f"{source} {key}={shown} is impossible; allowed: {allowed}")
+    return number
 
 
 def frame_plan_for(request, overrides: dict, args) -> FramePlan:
+    """The request's frame plan: generation kwargs, else task metadata, else the model args;
+    a FramePlanError names the key and where it came from."""
     meta = getattr(request, "metadata", None) or {}
-    num = _first(overrides.get("num_frames"), meta.get("lvu_num_frames"))
-    fps = _first(overrides.get("fps"), meta.get("lvu_fps"))
-    cap = _first(overrides.get("max_frames"), meta.get("lvu_max_frames"))
-    if num is None and fps is None:  # the task says nothing: the model args decide
-        num, fps, cap = args.num_frames, args.fps, _first(cap, args.max_frames)
-    if fps is not None and num is None:
-        return FramePlan(num_frames=None, fps=float(fps), max_frames=int(cap) if cap is not None else None)
-    return FramePlan(num_frames=int(num), fps=None, max_frames=None)
+
+    def pick(kwarg: str, meta_key: str):
+        if overrides.get(kwarg) is not None:
+            return overrides[kwarg], "--gen_kwargs", kwarg
+        if meta.get(meta_key) is not None:
+            return meta[meta_key], "task metadata", meta_key
+        return None, None, None
+
+    num, fps, cap = pick("num_frames", "lvu_num_frames"), pick("fps", "lvu_fps"), pick("max_frames", "lvu_max_frames")
+    if num[0] is None and fps[0] is None:  # the task says nothing: the model args decide
+        if args.fps is None:
+            return FramePlan(num_frames=args.num_frames, fps=None, max_frames=None)
+        fps = (args.fps, "model arg", "fps")
+        cap = cap if cap[0] is not None else (args.max_frames, "model arg", "max_frames")
+    if fps[0] is not None and num[0] is None:
+        rate = _checked(fps[0], fps[1], fps[2], float, "a number > 0", lambda v: v > 0)
+        limit = None if cap[0] is None else _checked(cap[0], cap[1], cap[2], int, "an integer >= 1")
+        return FramePlan(num_frames=None, fps=rate, max_frames=limit)
+    return FramePlan(num_frames=_checked(num[0], num[1], num[2], int, "an integer >= 1"), fps=None, max_frames=None)
 
 
 def video_path(visuals_of) -> str:
@@ -86,3 +113,29 @@ def video_job(request, request_type: str, eos_token_id, args, video_path_of):
         return video_path_of(doc_to_visual, doc_id, task, split), frame_plan_for(request, overrides, args)
     except (Exception, SystemExit):
         return None
+
+
+def check_requests(requests, request_type: str, eos_token_id, args, warned: set) -> None:
+    """Before the first request is answered: an impossible frame plan (generation kwargs or
+    task metadata) or a negative temperature ends the run (RequestArgError, naming the key,
+    the task and the doc); a generation kwarg lvu_ext does not use is warned about, once per
+    task and key (`warned` remembers them across calls)."""
+    used = set(GENERATE_KEYS) | set(FRAME_KEYS) | {"until"}
+    for request in requests:
+        _, arg, _, doc_id, task, _ = request.args
+        try:
+            overrides = {}
+            if request_type == "generate_until":
+                gen_kwargs = dict(arg or {})
+                if gen_kwargs.get("temperature") is not None:  # the harness's convention: > 0 samples, 0 is greedy
+                    _checked(gen_kwargs["temperature"], "--gen_kwargs", "temperature", float, "a number >= 0 (0: greedy)",
+                             lambda v: v >= 0)
+                for key in sorted(set(gen_kwargs) - used):
+                    if (task, key) not in warned:
+                        warned.add((task, key))
+                        logger.warning(f"lvu_ext: {task}: generation kwarg {key}={gen_kwargs[key]!r} is not used (lvu_ext "
+                                       f"passes {', '.join(GENERATE_KEYS)} to generate and reads {', '.join(FRAME_KEYS)}, until)")
+                overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), eos_token_id)[2]
+            frame_plan_for(request, overrides, args)
+        except FramePlanError as exc:
+            raise RequestArgError(f"lvu_ext: {task} doc {doc_id}: {exc} -> run stopped before any request was answered") from None

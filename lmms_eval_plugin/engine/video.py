@@ -22,6 +22,15 @@ class NoFrames(Exception):
     """The file opened but holds no decodable video frame (no video stream, or empty)."""
 
 
+class TruncatedVideo(Exception):
+    """Fewer frames decode than the container's sample tables list: the file was cut short."""
+
+
+# Containers whose frame count comes from per-sample tables, not from a header field. Other
+# containers (MKV/WebM, AVI, ...) carry no exact count, so a shortfall there is not failed.
+SAMPLE_TABLE_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
+
+
 class VideoError(Exception):
     """A video could not be used: missing, unreadable, or without decodable frames."""
 
@@ -83,11 +92,29 @@ def plan_indices(plan: FramePlan, total_frames: int, avg_fps: float) -> tuple[np
     return idx, wanted
 
 
+def _check_complete(total: int, listed: int, container_format: str) -> None:
+    """An MP4/MOV lists every sample in its tables (VFR included), so fewer decodable frames
+    means samples are missing: a file cut short at a packet boundary decodes cleanly up to
+    the cut (decord then reports only what it found) and says nothing else."""
+    if total < listed and any(name in container_format.split(",") for name in SAMPLE_TABLE_FORMATS):
+        raise TruncatedVideo(f"the container lists {listed} frames but only {total} decode (file cut short?)")
+
+
+def _listed_frames(path: str) -> tuple[int, str]:
+    """(frames the container lists, its format), read from the header without decoding."""
+    import av
+
+    with av.open(path) as container:
+        streams = container.streams.video
+        return (int(streams[0].frames or 0) if streams else 0), container.format.name
+
+
 def _decode_decord(path: str, plan: FramePlan):
     from decord import VideoReader, cpu
 
     vr = VideoReader(path, ctx=cpu(0), num_threads=1)
     total, fps = len(vr), float(vr.get_avg_fps() or 0.0)
+    _check_complete(total, *_listed_frames(path))
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")
@@ -105,6 +132,7 @@ def _decode_pyav(path: str, plan: FramePlan):
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 0.0)
         total = sum(1 for _ in container.decode(stream))
+        _check_complete(total, int(stream.frames or 0), container.format.name)
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")

@@ -40,7 +40,9 @@ def encode_video(model, processor, family: Family, frames, strides: list[int], v
     pooled = []
     for start in range(0, len(frames), vision_batch):
         chunk = frames[start : start + vision_batch]
-        pixels = processor.video_processor(videos=[chunk], return_tensors="pt")["pixel_values_videos"][0]
+        # the frames are already sampled: a checkpoint whose video processor config says
+        # do_sample_frames=true would otherwise resample every chunk to its own num_frames
+        pixels = processor.video_processor(videos=[chunk], return_tensors="pt", do_sample_frames=False)["pixel_values_videos"][0]
         feats = _vision_features(model, pixels.to(device=device, dtype=dtype))
         chunk_strides = strides[start : start + len(chunk)]
         if family.pools_before_projector:

@@ -30,6 +30,10 @@ class ModelArgExit(FatalRunError):
     """An impossible model arg reached through the harness (`--model_args`)."""
 
 
+class RequestArgError(FatalRunError):
+    """An impossible generation kwarg or task metadata value, found before any request runs."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA raises torch.OutOfMemoryError; torch's CPU allocator raises a plain RuntimeError."""
     import torch

@@ -28,18 +28,19 @@ from lmms_eval_plugin.engine.data_parallel import answer_by_video, answer_harnes
 from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
 from lmms_eval_plugin.engine.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.engine.prompting import build_prompt, prompt_ids
-from lmms_eval_plugin.engine.request_plan import frame_plan_for, split_generation_kwargs, video_job, video_path
+from lmms_eval_plugin.engine.request_plan import check_requests, frame_plan_for, split_generation_kwargs, video_job, video_path
 from lmms_eval_plugin.engine.scheduling import run_grouped
 from lmms_eval_plugin.engine.settings import pooling_settings_from, rope_settings_from
 from lmms_eval_plugin.engine.video import VideoError, load_video
 from lmms_eval_plugin.engine.video_cache import VideoFeatureCache, VideoKey
 from lmms_eval_plugin.engine.visual_encoding import encode_video, expand_video_token
-from lmms_eval_plugin.failures.errors import DocumentVideoError, FatalRunError, ModelArgExit
+from lmms_eval_plugin.failures.errors import FatalRunError, ModelArgExit
 from lmms_eval_plugin.failures.memory_advice import MemoryAdvisor, describe_pooling
 from lmms_eval_plugin.failures.request_guard import guard_request, guarded_batch
+from lmms_eval_plugin.failures.video_failure import video_failed
 from lmms_eval_plugin.method.pooling import frame_strides, visual_token_count
 from lmms_eval_plugin.method.rope_scaling import check_checkpoint_rope, compute_rope_override
-from lmms_eval_plugin.model_args import ModelArgError, parse_model_args
+from lmms_eval_plugin.model_args import ModelArgError, check_pretrained_exists, parse_model_args, repeated_keys
 from lmms_eval_plugin.patches.rope_window import rope_override
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -69,6 +70,7 @@ class LvuExt(lmms):
         from accelerate import Accelerator
         from transformers import AutoConfig, AutoProcessor
 
+        check_pretrained_exists(args.pretrained)
         pretrained = resolve_pretrained(args.pretrained)
         config = AutoConfig.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
         self.family: Family = detect_family(config)
@@ -111,7 +113,7 @@ class LvuExt(lmms):
                                     args.vision_batch, self._model.dtype == torch.float32)
         self.recorder = RequestRecorder(args.record_path or default_record_path(), self.rank, self.world_size)
         self.manifest = open_manifest(args, sys.argv, pretrained, self._model, self._device, self.rank, self.world_size, self.recorder)
-        self._short_warned = False
+        self._short_warned, self._warned_kwargs = False, set()
         self._checkpoint_id = f"{pretrained}@{args.revision}"
         self.video_cache = VideoFeatureCache(args.video_cache)
         self.prefix_cache = PrefixCache(args.prefix_cache)
@@ -131,6 +133,8 @@ class LvuExt(lmms):
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
         # The harness's way in (--model_args): it would swallow a ValueError and exit 0.
         try:
+            if repeated_keys(arg_string):  # the harness would keep the last value silently
+                raise ModelArgError(f"lvu_ext: model arg(s) given more than once: {', '.join(repeated_keys(arg_string))}")
             return super().create_from_arg_string(arg_string, additional_config)
         except ModelArgError as exc:
             raise ModelArgExit(str(exc)) from None
@@ -212,15 +216,6 @@ class LvuExt(lmms):
         ids = prompt_ids(self.tokenizer, prompt_text)  # BOS exactly as the processor adds it
         return expand_video_token(ids, self.model.config.video_token_id, n_visual)
 
-    def _video_failed(self, task, doc_id, exc: VideoError) -> None:
-        message = f"lvu_ext: {task} doc {doc_id}: {exc.reason}: {exc.path}"
-        self.recorder.write({"task": task, "doc_id": doc_id, "status": "failed", "video": exc.path, "error": exc.reason})
-        if self.args.on_video_error == "raise":
-            message += " (on_video_error=raise stops the run)"
-            eval_logger.error(message)
-            raise DocumentVideoError(message) from None  # a SystemExit: lmms-eval would swallow an Exception and exit 0
-        eval_logger.error(message + " -> recorded as failed (empty answer, scored as wrong), continuing")
-
     # ---- resume journal (resume.py) -------------------------------------------------
     def _journal_or_video(self, key, plan, doc_to_visual, doc_id, task, split):
         """(answer on record, None) when resuming; else (None, prepared video), or (None, None)
@@ -231,7 +226,7 @@ class LvuExt(lmms):
         try:
             return None, self._prepare_video(plan, doc_to_visual, doc_id, task, split)
         except VideoError as exc:
-            self._video_failed(task, doc_id, exc)
+            video_failed(self.recorder, task, doc_id, exc, self.args.on_video_error)
             return None, None
 
     # ---- requests ----------------------------------------------------------------
@@ -246,6 +241,7 @@ class LvuExt(lmms):
     def _answer_all(self, requests: list[Instance], request_type: str, answer_request) -> list:
         """Answer lmms-eval's requests: this process's own share, or under `shard=video` the
         whole videos assigned to it, answers exchanged (data_parallel.py)."""
+        check_requests(requests, request_type, self.eot_token_id, self.args, self._warned_kwargs)  # before any work
         self.manifest.add_tasks(requests, self.args)  # lvu_ext_run.json: each task's frame plan and YAML hash
 
         def answer_list(work: list, given_to: list) -> list:

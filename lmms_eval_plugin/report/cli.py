@@ -46,7 +46,8 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     spec = baseline.parse_baseline(args.baseline)  # a bad spec fails before any file is read
-    found = collect.collect(args.paths)
+    skipped: list[str] = []
+    found = collect.collect(args.paths, skipped)
     if not found:
         raise collect.NoResultsError(
             f"results files found under {', '.join(args.paths)}, but none for a known benchmark ({', '.join(BENCHMARKS)} or their *_lvu_* variants)"
@@ -68,6 +69,8 @@ def _run(args) -> int:
     memory_png = plots.memory_plot(bench_rows, refs, args.out)
     paper = references.citation(args.references) if refs else ""
     text = markdown.render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper, source_of, spec.label)
+    if skipped:
+        text += "\n## Skipped files\n\n" + "\n".join(f"- {line}" for line in skipped) + "\n"
     with open(os.path.join(args.out, "report.md"), "w", encoding="utf-8") as fh:
         fh.write(text)
     log.info(

@@ -26,6 +26,10 @@ class NoResultsError(RuntimeError):
     """No `*_results.json` under any of the given paths."""
 
 
+class BadSamplesError(ValueError):
+    """A samples JSONL line that does not parse: its sub-scores are left blank."""
+
+
 @dataclass
 class Record:
     model: str
@@ -81,21 +85,39 @@ def _samples(results_path: Path, task: str, field_name: str) -> list[dict] | Non
     if not path.is_file():
         return None
     out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                value = json.loads(line).get(field_name)
-                if isinstance(value, dict):
-                    out.append(value)
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:  # a run killed while writing, a disk that filled up
+                raise BadSamplesError(f"{path} line {number} is not JSON ({exc}; cut short?)") from None
+            value = row.get(field_name) if isinstance(row, dict) else None
+            if isinstance(value, dict):
+                out.append(value)
     return out
 
 
-def read_results(path: Path) -> list[Record]:
+def _skip(skipped: list | None, path: Path, why: str) -> list:
+    log.warning("skipped %s: %s", path, why)
+    if skipped is not None:
+        skipped.append(f"{path}: {why}")
+    return []
+
+
+def read_results(path: Path, skipped: list | None = None) -> list[Record]:
+    """The records of one results file; a file that is not an lmms-eval results object is
+    skipped, named in the log and in `skipped`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        log.warning("skipped %s: not readable JSON (%s)", path, exc)
-        return []
+        return _skip(skipped, path, f"not readable JSON ({exc})")
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        return _skip(skipped, path, f"valid JSON but not an lmms-eval results object (top level: {type(data).__name__}"
+                                    + (", no 'results' object)" if isinstance(data, dict) else ")"))
+    if not isinstance(data.get("config") or {}, dict) or not isinstance(data.get("configs") or {}, dict):
+        return _skip(skipped, path, "its 'config' / 'configs' entries are not objects")
     config = data.get("config") or {}
     args = parse_model_args(config.get("model_args"))
     model = model_label(str(config.get("model") or data.get("model_source") or "?"), args)
@@ -105,6 +127,9 @@ def read_results(path: Path) -> list[Record]:
     groups = {g for g, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
     records = []
     for task, task_results in (data.get("results") or {}).items():
+        if not isinstance(task_results, dict):
+            _skip(skipped, path, f"task {task!r}: its results entry is {type(task_results).__name__}, not an object")
+            continue
         bench = benchmark_for_task(task)
         if bench is None:
             if task not in groups:
@@ -144,7 +169,12 @@ def read_results(path: Path) -> list[Record]:
 def _add_subscores(rec: Record, path: Path) -> None:
     if len(rec.benchmark.columns) == 1:
         return
-    samples = _samples(path, rec.task, rec.benchmark.samples_field)
+    try:
+        samples = _samples(path, rec.task, rec.benchmark.samples_field)
+    except BadSamplesError as exc:
+        rec.notes.append(f"sub-scores blank: {exc}")
+        log.warning("%s %s: %s", path, rec.task, rec.notes[-1])
+        return
     if samples is None:
         rec.notes.append("no samples file: sub-scores blank (run with --log_samples)")
         return
@@ -159,10 +189,13 @@ def _add_subscores(rec: Record, path: Path) -> None:
     rec.scores.update({k: v for k, v in rebuilt.items() if k != main})
 
 
-def collect(paths: list[str]) -> list[Record]:
+def collect(paths: list[str], skipped: list | None = None) -> list[Record]:
     records = []
     for path in find_results(paths):
-        records.extend(read_results(path))
+        try:
+            records.extend(read_results(path, skipped))
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # some other field of an unexpected type
+            _skip(skipped, path, f"unexpected layout ({type(exc).__name__}: {exc})")
     return records
 
 

@@ -32,12 +32,20 @@ class Provenance:
     notes: list[str] = field(default_factory=list)
 
 
-def find_manifest(results_path: Path) -> Path | None:
+def find_manifest(results_path: Path, model_args: str | None = None) -> Path | None:
+    """The run manifest of a results file: `lvu_ext_run.json`, or a `lvu_ext_run_<run id>.json`
+    of a later run into the same folder. With `model_args`, the newest manifest of a run with
+    those args written no later than the results file; else the first found."""
     folder = results_path.parent
+    written = results_path.stat().st_mtime if results_path.exists() else float("inf")
     for _ in range(_PARENTS_SEARCHED):
-        candidate = folder / MANIFEST_NAME
-        if candidate.is_file():
-            return candidate
+        candidates = [p for p in [folder / MANIFEST_NAME, *folder.glob(MANIFEST_NAME[:-5] + "_*.json")] if p.is_file()]
+        if candidates:
+            if model_args is None:
+                return candidates[0]
+            matching = [p for p in candidates if (_load(p) or {}).get("model_args_string") == model_args]
+            before = [p for p in matching if p.stat().st_mtime <= written + 1]
+            return max(before or matching, key=lambda p: p.stat().st_mtime) if matching else candidates[0]
         if folder.parent == folder:
             break
         folder = folder.parent
@@ -75,7 +83,7 @@ def provenance(data: dict, results_path: Path, model: str, args: dict[str, str])
     if model != "lvu_ext":
         return prov
     prov.effective_args = {**_lvu_defaults(), **args}
-    path = find_manifest(results_path)
+    path = find_manifest(results_path, config.get("model_args"))
     manifest = _load(path) if path else None
     if manifest is None:
         prov.notes.append(f"no {MANIFEST_NAME}: harness version from the results JSON, model arg defaults of the installed lvu_ext")
