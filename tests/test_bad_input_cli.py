@@ -218,3 +218,23 @@ def test_case8_two_runs_into_one_folder(good, tmp_path):
         sizes.append(len(mine))
         assert sorted(r["doc_id"] for r in mine) == list(range(len(mine))) and {r["run_manifest"] for r in mine} == {str(manifest)}
     assert sorted(sizes) == [2, 40]
+
+
+def test_case8_a_resumed_run_is_told_from_the_killed_one(good, tmp_path):
+    from lmms_eval_plugin.bookkeeping.journal import STOP_AFTER_ENV
+
+    _, env = good
+    out, cache = tmp_path / "same_folder", tmp_path / "cache"
+    killed = lmms_eval(out, dict(env, **{STOP_AFTER_ENV: "1"}), f",num_frames={FRAMES}", extra=("--use_cache", str(cache)),
+                       check_rc=False)
+    assert killed.returncode == 86, killed.stderr[-2000:]
+    lmms_eval(out, env, f",num_frames={FRAMES}", extra=("--use_cache", str(cache)))
+    recs = records(out / "lvu_ext_requests.jsonl")  # both runs appended here
+    by_run: dict[str, list] = {}
+    for r in recs:
+        by_run.setdefault(r["run_id"], []).append(r)
+    assert len(by_run) == 2
+    first, second = sorted(by_run.values(), key=len)
+    assert [(r["doc_id"], r.get("from_journal", False)) for r in first] == [(0, False)]  # the killed run's one answer
+    assert sorted((r["doc_id"], r.get("from_journal", False)) for r in second) == [(0, True), (1, False)]
+    assert len(list(out.glob("lvu_ext_run*.json"))) == 2  # each run kept its own manifest
