@@ -1,4 +1,4 @@
-"""Generate the frame-count variants of MLVU, Video-MME and LongVideoBench.
+"""Generate the frame-count variants of MLVU, Video-MME, LongVideoBench, LVBench, EgoSchema (subset) and Video-MME-long.
 
 Run `python tasks/generate_variants.py` after upgrading lmms-eval (or editing the tables below)
 and commit the result; `--check` exits 1 when the committed files differ from what would be
@@ -42,6 +42,9 @@ class Benchmark:
     folder: str  # folder under tasks/
     with_fps: bool = False
     submission: bool = False  # built-in aggregation writes a fixed-name submission file
+    yaml_name: str | None = None  # the built-in YAML's file name, when it is not <base>.yaml
+    frames: tuple | None = None  # uniform frame counts; None = UNIFORM_FRAMES
+    fps_variants: tuple = ()  # (fps, max_frames) pairs beside FPS_VARIANTS' when with_fps
 
 
 BENCHMARKS = (
@@ -50,15 +53,19 @@ BENCHMARKS = (
     Benchmark("videomme", "videomme", "videomme"),
     Benchmark("longvideobench_val_v", "longvideobench", "longvideobench", with_fps=True),
     Benchmark("longvideobench_test_v", "longvideobench", "longvideobench", with_fps=True, submission=True),
+    # beyond the paper's three: hour-long LVBench, EgoSchema's scored subset, Video-MME's long third
+    Benchmark("lvbench", "lvbench", "lvbench"),
+    Benchmark("egoschema_subset", "egoschema", "egoschema"),
+    Benchmark("videomme_long", "videomme", "videomme"),
 )
 
 SUBMISSION_MODULE = "lvu_submission"
 
 
 def variant_labels(bench: Benchmark) -> list[str]:
-    labels = [f"f{n}" for n in UNIFORM_FRAMES]
-    if bench.with_fps:
-        labels += [fps_label(fps, cap) for fps, cap in FPS_VARIANTS]
+    labels = [f"f{n}" for n in (UNIFORM_FRAMES if bench.frames is None else bench.frames)]
+    fps_variants = (FPS_VARIANTS if bench.with_fps else ()) + tuple(bench.fps_variants)
+    labels += [fps_label(fps, cap) for fps, cap in fps_variants]
     return labels
 
 
@@ -70,9 +77,9 @@ def variant_metadata(label: str) -> dict:
     """The frame-count channel: lmms-eval copies a dict `metadata` into every Instance.metadata."""
     if label.startswith("f") and label[1:].isdigit():
         return {"version": 0.0, "lvu_num_frames": int(label[1:])}
-    for fps, cap in FPS_VARIANTS:
-        if label == fps_label(fps, cap):
-            return {"version": 0.0, "lvu_fps": float(fps), "lvu_max_frames": int(cap)}
+    match = re.fullmatch(r"(?P<fps>\d+(?:\.\d+)?)fps_max(?P<cap>\d+)", label)
+    if match:
+        return {"version": 0.0, "lvu_fps": float(match["fps"]), "lvu_max_frames": int(match["cap"])}
     raise ValueError(f"unknown frame label {label!r}")
 
 
@@ -117,28 +124,37 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def builtin_yaml_path(bench: Benchmark) -> Path:
+    return lmms_eval_tasks_dir() / bench.builtin_dir / (bench.yaml_name or f"{bench.base}.yaml")
+
+
+def lmms_eval_tasks_dir() -> Path:
     import importlib.util
 
     # find_spec locates the installed lmms-eval without importing it (slow).
-    lmms_eval_dir = Path(importlib.util.find_spec("lmms_eval").submodule_search_locations[0])
-    return lmms_eval_dir / "tasks" / bench.builtin_dir / f"{bench.base}.yaml"
+    return Path(importlib.util.find_spec("lmms_eval").submodule_search_locations[0]) / "tasks"
 
 
 def load_builtin(bench: Benchmark) -> dict:
-    """The built-in YAML with relative `!function utils.x` rewritten to absolute module paths."""
-    prefix = f"lmms_eval.tasks.{bench.builtin_dir}."
+    """The built-in YAML with relative `!function utils.x` rewritten to absolute module paths,
+    its `include` resolved the way lmms-eval resolves it (the included file first, relative
+    to the YAML's folder, then the including file's keys on top, shallowly)."""
+    root = lmms_eval_tasks_dir()
 
-    def construct(loader, node):
-        return FunctionRef(prefix + loader.construct_scalar(node))
+    def load(path: Path) -> dict:
+        # `!function utils.x` names the utils beside the file it is written in
+        prefix = "lmms_eval.tasks." + ".".join(path.parent.resolve().relative_to(root.resolve()).parts) + "."
 
-    loader_cls = type("Loader", (_BuiltinLoader,), {})
-    loader_cls.add_constructor("!function", construct)
-    with open(builtin_yaml_path(bench), encoding="utf-8") as f:
-        config = yaml.load(f, Loader=loader_cls)
-    if "include" in config:
-        # Every include would need resolving relative to lmms-eval's folder; none of ours has one.
-        raise NotImplementedError(f"{bench.base}: built-in YAML uses include, extend the generator")
-    return config
+        def construct(loader, node):
+            return FunctionRef(prefix + loader.construct_scalar(node))
+
+        loader_cls = type("Loader", (_BuiltinLoader,), {})
+        loader_cls.add_constructor("!function", construct)
+        with open(path, encoding="utf-8") as f:
+            config = yaml.load(f, Loader=loader_cls)
+        included = config.pop("include", None)
+        return {**load(path.parent / included), **config} if included else config
+
+    return load(builtin_yaml_path(bench))
 
 
 def _dump(data: dict) -> str:
@@ -149,7 +165,7 @@ def _dump(data: dict) -> str:
 
 def render_template(bench: Benchmark) -> str:
     config = {k: v for k, v in load_builtin(bench).items() if k not in ("task", "metadata")}
-    src = f"lmms_eval/tasks/{bench.builtin_dir}/{bench.base}.yaml"
+    src = f"lmms_eval/tasks/{bench.builtin_dir}/{bench.yaml_name or bench.base + '.yaml'}"
     return HEADER + f"# Copy of the built-in {src}, functions referenced by module path.\n" + _dump(config)
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-BENCHMARKS = ("mlvu_dev", "mlvu_test", "videomme", "longvideobench_val_v", "longvideobench_test_v")
+BENCHMARKS = ("mlvu_dev", "mlvu_test", "videomme", "longvideobench_val_v", "longvideobench_test_v", "lvbench", "egoschema_subset",
+              "videomme_long")
 
 FPS = 8
 SIZE = 64
@@ -50,7 +51,8 @@ LVB_GROUPS = (  # (duration_group, question categories, level)
     (600, ("O3O", "T3E"), "L2-Relation"),
     (3600, ("SSS", "TOS"), "L2-Relation"),
 )
-_FOLDERS = {"mlvu_dev": "mlvu", "mlvu_test": "mlvu", "videomme": "videomme", "longvideobench_val_v": "longvideobench", "longvideobench_test_v": "longvideobench"}
+_FOLDERS = {"mlvu_dev": "mlvu", "mlvu_test": "mlvu", "videomme": "videomme", "longvideobench_val_v": "longvideobench", "longvideobench_test_v": "longvideobench",
+            "lvbench": "lvbench", "egoschema_subset": "egoschema", "videomme_long": "videomme"}
 COLORS = ("red", "green", "blue", "yellow")
 RGB = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40)}
 
@@ -102,10 +104,12 @@ def build_local_benchmark(root: Path, benchmark: str, docs_per_category: int = 2
     dataset_kwargs = dict(real_cfg["dataset_kwargs"])
 
     video_dir = hf_home / dataset_kwargs["cache_dir"]
-    make = {"mlvu_dev": _mlvu_docs, "mlvu_test": _mlvu_docs, "videomme": _videomme_docs}.get(benchmark, _lvb_docs)
+    make = {"mlvu_dev": _mlvu_docs, "mlvu_test": _mlvu_docs, "videomme": _videomme_docs, "videomme_long": _videomme_docs,
+            "lvbench": _lvbench_docs, "egoschema_subset": _egoschema_docs}.get(benchmark, _lvb_docs)
     docs, videos = make(benchmark, docs_per_category)
     # Same layout as the built-in doc_to_visual functions resolve.
-    sub = {"videomme": "data", "longvideobench_val_v": "videos", "longvideobench_test_v": "videos"}.get(benchmark, "")
+    sub = {"videomme": "data", "videomme_long": "data", "longvideobench_val_v": "videos", "longvideobench_test_v": "videos",
+           "egoschema_subset": "videos"}.get(benchmark, "")
     target = video_dir / sub if sub else video_dir
     target.mkdir(parents=True, exist_ok=True)
     for i, (name, seconds) in enumerate(videos.items()):
@@ -126,10 +130,14 @@ def build_local_benchmark(root: Path, benchmark: str, docs_per_category: int = 2
     local_kwargs = {**dataset_kwargs, "data_files": {split: str(data_file)}}
     for task in tasks:
         body = {"include": str(real_dir / folder / f"{task}.yaml"), "dataset_path": "json", "dataset_kwargs": local_kwargs}
+        if real_cfg.get("dataset_name"):  # a hub config name (EgoSchema's "Subset") means nothing to the json builder
+            body["dataset_name"] = None
         _write_yaml(out / f"{task}.yaml", body)
     _write_yaml(out / f"{benchmark}_lvu.yaml", {"include": str(group_yaml)})
 
     prefix = f"{benchmark}_lvu_"
+    if benchmark == "videomme_long":  # its process_docs keeps Video-MME's long third, renumbered
+        docs = [d for d in docs if d["duration"] == "long"]
     return LocalBenchmark(
         benchmark=benchmark,
         root=root,
@@ -294,11 +302,57 @@ def _lvb_docs(benchmark: str, k: int):
     return docs, videos
 
 
+def _lvbench_docs(benchmark: str, k: int):
+    """LVBench's layout (lmms-eval/LVBench, one row per question): the options are part of
+    the question text as `(A) ...` lines, `answer` is the letter, `video_path` is relative to
+    $HF_HOME/lvbench; several questions per (hour-long, here a few seconds) video."""
+    docs, videos = [], {}
+    for v in range(2):
+        key = f"lvu{v:02d}"
+        videos[f"{key}.mp4"] = 5 + v
+        for j in range(k + 1):
+            i = len(docs)
+            candidates, answer = _options(i)
+            options = "\n".join(f"({chr(65 + n)}) {c}" for n, c in enumerate(candidates))
+            docs.append({
+                "uid": f"{key}-{j}",
+                "key": key,
+                "video_path": f"{key}.mp4",
+                "type": "documentary",
+                "question": f"What colour is the moving square?\n{options}",
+                "answer": chr(65 + answer),
+                "question_type": ["entity recognition"] if j % 2 == 0 else ["key information retrieval"],
+                "time_reference": "00:00-00:04",
+            })
+    return docs, videos
+
+
+def _egoschema_docs(benchmark: str, k: int):
+    """EgoSchema's Subset layout: five `option` strings, `answer` the index (as text) of the
+    right one, videos as $HF_HOME/egoschema/videos/<video_idx>.mp4, one question per clip."""
+    docs, videos = [], {}
+    for i in range(2 * k):
+        video_idx = f"00000000-lvu{i:02d}-0000-0000-000000000000"
+        videos[f"{video_idx}.mp4"] = 4 + i % 3
+        candidates, answer = _options(i)
+        candidates = (candidates + ["The square is black.", "The square is white.", "There is no square."])[:5]
+        docs.append({
+            "question_idx": f"q-{video_idx}",
+            "question": "Taking the whole video into account, what colour is the moving square?",
+            "video_idx": video_idx,
+            "option": [f"{chr(65 + n)}. {c}" for n, c in enumerate(candidates)],
+            "answer": str(answer),
+        })
+    return docs, videos
+
+
 def _video_name(benchmark: str, doc: dict) -> str:
     if benchmark.startswith("mlvu"):
         return doc["video_name"]
-    if benchmark == "videomme":
+    if benchmark.startswith("videomme"):
         return doc["videoID"] + ".mp4"
+    if benchmark == "egoschema_subset":
+        return doc["video_idx"] + ".mp4"
     return doc["video_path"]
 
 
@@ -366,4 +420,13 @@ def harness_metric(task: str, samples: list) -> tuple:
     metric = config["metric_list"][0]
     if metric["metric"] == "submission":
         return "submission", None
-    return metric["metric"], metric["aggregation"]([s[metric["metric"]] for s in samples])
+    aggregation = metric["aggregation"]
+    if isinstance(aggregation, str):  # a registered one by name (LVBench: mean)
+        from lmms_eval.api.registry import get_aggregation
+
+        aggregation = get_aggregation(aggregation)
+    values = [s[metric["metric"]] for s in samples]
+    import inspect
+
+    # some harness aggregations take the CLI args too (EgoSchema's); they do not read them
+    return metric["metric"], aggregation(values, None) if len(inspect.signature(aggregation).parameters) > 1 else aggregation(values)

@@ -23,7 +23,7 @@ def test_doctor_passes_on_this_environment(tmp_path):
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
     names = " ".join(lines)
     for expected in ("lmms-eval", "transformers", "torch + torchvision", "accelerate", "known-bad", "decord", "PyAV",
-                     "CUDA", "flash-attn", "tasks folder", "HF_HOME", "videos: mlvu_dev", "videos: videomme", "videos: longvideobench",
+                     "CUDA", "flash-attn", "tasks folder", "HF_HOME", "videos: mlvu_dev", "videos: videomme", "videos: longvideobench", "videos: lvbench", "videos: egoschema",
                      "embedded default"):
         assert expected in names, f"no doctor line for {expected}:\n{proc.stdout}"
     assert not any(line.startswith("[FAIL]") for line in lines), proc.stdout

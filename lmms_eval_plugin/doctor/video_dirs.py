@@ -1,8 +1,9 @@
 """Where lmms-eval's own benchmark utils look for videos: `$HF_HOME/<cache_dir>`.
 
-MLVU and Video-MME compute the folder once, at import, from their own built-in YAML (MLVU's
-default HF_HOME is even relative to the working directory): those module values are read
-as they are. LongVideoBench resolves the running task's `cache_dir`, i.e. our variant's."""
+MLVU, Video-MME (and so Video-MME-long), LVBench and EgoSchema compute the folder once, at
+import, from their own built-in YAML (MLVU's default HF_HOME is even relative to the
+working directory; EgoSchema's videos sit in `videos/` below it): those module values are
+read as they are. LongVideoBench resolves the running task's `cache_dir`, i.e. our variant's."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def _cache_name(template: str) -> str:
 
 
 def benchmark_video_dirs() -> dict[str, str]:
+    from lmms_eval.tasks.egoschema import utils as egoschema
+    from lmms_eval.tasks.lvbench import utils as lvbench
     from lmms_eval.tasks.mlvu import utils as mlvu
     from lmms_eval.tasks.videomme import utils as videomme
     from lmms_eval.utils import resolve_cache_dir
@@ -30,4 +33,7 @@ def benchmark_video_dirs() -> dict[str, str]:
         "mlvu_test": mlvu.cache_dir_test,
         "videomme": os.path.join(videomme.base_cache_dir, videomme.cache_name),
         "longvideobench": str(resolve_cache_dir(_cache_name("longvideobench/_longvideobench_val_v_lvu_template.yaml"), base_dir=lvb_home)),
+        "videomme_long": os.path.join(videomme.base_cache_dir, videomme.cache_name),
+        "lvbench": os.path.join(lvbench.base_cache_dir, lvbench.cache_name),
+        "egoschema": egoschema.cache_dir,
     }

@@ -8,6 +8,9 @@ Scales were read from lmms-eval's own aggregation functions (0.7.x):
   only *logs* short/medium/long.
 - longvideobench/utils.py `longvideobench_aggregate_results` returns a 0-1 fraction
   (rounded to 5 places) and only logs the duration groups.
+- lvbench.yaml aggregates `lvbench_score` (a bool per sample) with `mean`: a 0-1 fraction.
+- egoschema/utils.py `egoschema_aggregate_score` returns a 0-1 fraction.
+- videomme_long runs Video-MME's own aggregation on the long third: percent.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark("longvideobench_val_v", "LVB", "lvb_acc", 100.0, "Overall", _lvb_cols, "lvb_acc", subscores.longvideobench),
         Benchmark("longvideobench_val_i", "LVB-i", "lvb_acc", 100.0, "Overall", _lvb_cols, "lvb_acc", subscores.longvideobench),
+        # Beyond the paper's three. Headlines only: their per-sample dicts carry no category.
+        Benchmark("lvbench", "LVBench", "lvbench_score", 100.0, "Overall", ("Overall",), "lvbench_score", subscores.nothing),
+        Benchmark("egoschema_subset", "EgoSchema-subset", "score", 100.0, "Overall", ("Overall",), "score", subscores.nothing),
+        Benchmark("videomme_long", "VideoMME-long", "videomme_perception_score", 1.0, "Overall", ("Overall",),
+                  "videomme_perception_score", subscores.nothing),
     )
 }
 
