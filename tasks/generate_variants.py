@@ -12,7 +12,8 @@ Per benchmark this writes, into tasks/<folder>/:
   <base>_lvu_<label>.yaml    `include` the template, set `task` and the frame-count `metadata`
                              read by the lvu_ext model (Instance.metadata, results JSON `configs`).
   <base>_lvu.yaml            group running all variants of the benchmark.
-and tasks/longvideobench/lvu_submission.py (per-task submission-file aggregations, see there).
+and tasks/<folder>/lvu_submission.py (per-task submission-file aggregations, see there) for the
+test splits whose built-in aggregation writes a fixed-place submission file.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ BENCHMARKS = (
     Benchmark("lvbench", "lvbench", "lvbench"),
     Benchmark("egoschema_subset", "egoschema", "egoschema"),
     Benchmark("videomme_long", "videomme", "videomme"),
+    # the full set: answers withheld, the harness writes a submission file and asks EgoSchema's server for the score
+    Benchmark("egoschema", "egoschema", "egoschema", submission=True),
 )
 
 SUBMISSION_MODULE = "lvu_submission"
@@ -188,25 +191,36 @@ def render_group(bench: Benchmark) -> str:
     return HEADER + _dump(body)
 
 
-SUBMISSION_MODULE_HEAD = '''"""Per-task wrappers around the harness's LongVideoBench test-split submission aggregation.
+# folder -> (what the built-in writes, its aggregation module, its aggregation function)
+SUBMISSION_BUILTINS = {
+    "longvideobench": ("LongVideoBench test-split submission aggregation",
+                       "<output_path>/submissions/longvideobench_test_for_submission.json",
+                       "lmms_eval.tasks.longvideobench.utils", "longvideobench_aggregate_results_for_submission"),
+    "egoschema": ("EgoSchema full-set submission aggregation (it then posts the file to EgoSchema's validation server "
+                  "for the score, as the built-in task does)",
+                  "<output_path>/submissions/inference_results_egoschema_MC_<time>.json",
+                  "lmms_eval.tasks.egoschema.utils", "egoschema_aggregate_mc"),
+}
 
-The built-in aggregation always writes <output_path>/submissions/longvideobench_test_for_submission.json,
-so the variants of one run (e.g. the group) would overwrite each other. Each wrapper calls the built-in
+SUBMISSION_MODULE_HEAD = '''"""Per-task wrappers around the harness's {what}.
+
+The built-in aggregation always writes {where},
+so the variants of one run (e.g. the group) would share one folder. Each wrapper calls the built-in
 function unchanged, with a copy of the CLI args whose output_path is <output_path>/<task>: the file
-lands in <output_path>/<task>/submissions/longvideobench_test_for_submission.json.
+lands in <output_path>/<task>/submissions/.
 """
 
 import argparse
 import functools
 import os
 
-from lmms_eval.tasks.longvideobench.utils import longvideobench_aggregate_results_for_submission as builtin_aggregation
+from {module} import {function} as builtin_aggregation
 
 
 def for_task(task):
     @functools.wraps(builtin_aggregation)
     def aggregate(results, args=None):
-        fields = dict(vars(args)) if args is not None else {}
+        fields = dict(vars(args)) if args is not None else {{}}
         fields["output_path"] = os.path.join(getattr(args, "output_path", None) or ".", task)
         return builtin_aggregation(results, args=argparse.Namespace(**fields))
 
@@ -217,14 +231,15 @@ def for_task(task):
 '''
 
 
-def render_submission_module() -> str:
+def render_submission_module(folder: str) -> str:
+    what, where, module, function = SUBMISSION_BUILTINS[folder]
     lines = []
     for bench in BENCHMARKS:
-        if bench.submission:
+        if bench.submission and bench.folder == folder:
             for label in variant_labels(bench):
                 task = task_name(bench.base, label)
                 lines.append(f"{task} = for_task({task!r})\n")
-    return HEADER + SUBMISSION_MODULE_HEAD + "".join(lines)
+    return HEADER + SUBMISSION_MODULE_HEAD.format(what=what, where=where, module=module, function=function) + "".join(lines)
 
 
 def render_all() -> dict[str, str]:
@@ -236,7 +251,7 @@ def render_all() -> dict[str, str]:
             files[f"{bench.folder}/{task_name(bench.base, label)}.yaml"] = render_variant(bench, label)
         files[f"{bench.folder}/{group_name(bench.base)}.yaml"] = render_group(bench)
         if bench.submission:
-            files[f"{bench.folder}/{SUBMISSION_MODULE}.py"] = render_submission_module()
+            files[f"{bench.folder}/{SUBMISSION_MODULE}.py"] = render_submission_module(bench.folder)
     return files
 
 

@@ -60,3 +60,46 @@ def test_scores_are_the_harness_aggregation_and_land_in_the_report(run):
         assert value == pytest.approx(expected)
         bench = BENCHMARKS[task.rsplit("_lvu_", 1)[0]]
         assert float(row[column_header(bench, bench.main)]) == pytest.approx(value * bench.scale, abs=0.01)
+
+
+def test_lvbench_subscores_by_question_type(run):
+    """Recounted from the samples file the way the harness scores each sample
+    (lvbench_process_results), per question type of the logged document."""
+    from lmms_eval.tasks.lvbench.utils import lvbench_process_results
+
+    row = next(r for r in run["rows"] if r["Frames"] == "32" and r["Model"].startswith("lvu_ext"))
+    samples = run["samples"]["lvbench_lvu_f32"]
+    for abbrev, question_type in (("ER", "entity recognition"), ("KIR", "key information retrieval")):
+        mine = [s for s in samples if question_type in s["doc"]["question_type"]]
+        assert mine
+        want = 100.0 * sum(lvbench_process_results(s["doc"], [s["filtered_resps"][0]])["lvbench_score"] for s in mine) / len(mine)
+        assert float(row[f"LVBench {abbrev}"]) == pytest.approx(want, abs=0.01)
+    assert row["LVBench TG"] == ""  # no document of that type: blank, not 0
+
+
+def test_egoschema_full_set_writes_its_submission_per_variant(tmp_path, monkeypatch):
+    """EgoSchema's full set is scored by a remote server: the variant's aggregation is the
+    harness's own, writing into <output_path>/<task>/submissions/ and then asking the server
+    (stood in for here: no network in tests)."""
+    import argparse
+    import importlib.util
+
+    import requests
+
+    from cli_runner import REPO
+
+    spec = importlib.util.spec_from_file_location("egoschema_lvu_submission", REPO / "tasks" / "egoschema" / "lvu_submission.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    posted = []
+
+    class Reply:
+        status_code = 200
+        text = "Total result: 1 correct, 1 wrong, 0 missing, 0 invalid, accuracy: 0.5"
+
+    monkeypatch.setattr(requests, "post", lambda url, headers=None, json=None, timeout=None: posted.append(json) or Reply())
+    results = [{"video-a": 0}, {"video-b": 3}]
+    score = module.egoschema_lvu_f64(results, argparse.Namespace(output_path=str(tmp_path)))
+    assert score == pytest.approx(50.0)  # the harness's own parse of the server's answer
+    files = list((tmp_path / "egoschema_lvu_f64" / "submissions").glob("inference_results_egoschema_MC_*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text()) == {"video-a": 0, "video-b": 3} == posted[0]

@@ -2,9 +2,9 @@
 """Per-task wrappers around the harness's LongVideoBench test-split submission aggregation.
 
 The built-in aggregation always writes <output_path>/submissions/longvideobench_test_for_submission.json,
-so the variants of one run (e.g. the group) would overwrite each other. Each wrapper calls the built-in
+so the variants of one run (e.g. the group) would share one folder. Each wrapper calls the built-in
 function unchanged, with a copy of the CLI args whose output_path is <output_path>/<task>: the file
-lands in <output_path>/<task>/submissions/longvideobench_test_for_submission.json.
+lands in <output_path>/<task>/submissions/.
 """
 
 import argparse
