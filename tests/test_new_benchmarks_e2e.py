@@ -62,19 +62,11 @@ def test_scores_are_the_harness_aggregation_and_land_in_the_report(run):
         assert float(row[column_header(bench, bench.main)]) == pytest.approx(value * bench.scale, abs=0.01)
 
 
-def test_lvbench_subscores_by_question_type(run):
-    """Recounted from the samples file the way the harness scores each sample
-    (lvbench_process_results), per question type of the logged document."""
-    from lmms_eval.tasks.lvbench.utils import lvbench_process_results
-
-    row = next(r for r in run["rows"] if r["Frames"] == "32" and r["Model"].startswith("lvu_ext"))
-    samples = run["samples"]["lvbench_lvu_f32"]
-    for abbrev, question_type in (("ER", "entity recognition"), ("KIR", "key information retrieval")):
-        mine = [s for s in samples if question_type in s["doc"]["question_type"]]
-        assert mine
-        want = 100.0 * sum(lvbench_process_results(s["doc"], [s["filtered_resps"][0]])["lvbench_score"] for s in mine) / len(mine)
-        assert float(row[f"LVBench {abbrev}"]) == pytest.approx(want, abs=0.01)
-    assert row["LVBench TG"] == ""  # no document of that type: blank, not 0
+def test_samples_files_keep_no_document_fields(run):
+    """Why LVBench has no per-question-type columns: lmms-eval 0.7.3 writes no document
+    fields into the samples file, so `question_type` cannot be recounted from it."""
+    assert all("question_type" not in s and "doc" not in s for s in run["samples"]["lvbench_lvu_f32"])
+    assert [c for c in BENCHMARKS["lvbench"].columns] == ["Overall"]
 
 
 def test_egoschema_full_set_writes_its_submission_per_variant(tmp_path, monkeypatch):

@@ -15,13 +15,3 @@ VIDEOMME_DURATIONS = (("Short", "short"), ("Medium", "medium"), ("Long", "long")
 
 # LongVideoBench `duration_group` values are the upper bounds of the paper's groups (Table 3).
 LVB_GROUPS = (("(8,15]", 15), ("(15,60]", 60), ("(180,600]", 600), ("(900,3600]", 3600))
-
-# LVBench's question types (its documents' `question_type` lists), by the paper's abbreviations.
-LVBENCH_TYPES = (
-    ("ER", "entity recognition"),
-    ("EU", "event understanding"),
-    ("KIR", "key information retrieval"),
-    ("TG", "temporal grounding"),
-    ("Rea", "reasoning"),
-    ("Sum", "summarization"),
-)

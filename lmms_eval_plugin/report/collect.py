@@ -96,8 +96,6 @@ def _samples(results_path: Path, task: str, field_name: str) -> list[dict] | Non
             value = row.get(field_name) if isinstance(row, dict) else None
             if isinstance(value, dict):
                 out.append(value)
-            elif value is not None and isinstance(row.get("doc"), dict):  # a plain per-sample value (LVBench's bool)
-                out.append({"value": value, "doc": row["doc"]})
     return out
 
 

@@ -8,7 +8,7 @@ table) rather than shown as 0%.
 
 from __future__ import annotations
 
-from lmms_eval_plugin.report.categories import LVB_GROUPS, LVBENCH_TYPES, MLVU_DEV_TYPES, VIDEOMME_DURATIONS
+from lmms_eval_plugin.report.categories import LVB_GROUPS, MLVU_DEV_TYPES, VIDEOMME_DURATIONS
 
 
 def _accuracy(items: list[dict], correct) -> float | None:
@@ -71,17 +71,3 @@ def _as_int(value):
         return int(float(value))
     except (TypeError, ValueError):
         return None
-
-
-def lvbench(samples: list[dict]) -> dict[str, float]:
-    """Per question type (a question may carry several) and overall, from each sample's
-    `lvbench_score` (the harness's per-sample bool, averaged by its `mean`) and its document."""
-    out = {}
-    for abbrev, question_type in LVBENCH_TYPES:
-        acc = _accuracy([s for s in samples if question_type in (s["doc"].get("question_type") or [])], lambda s: bool(s["value"]))
-        if acc is not None:
-            out[abbrev] = acc
-    overall = _accuracy(samples, lambda s: bool(s["value"]))
-    if overall is not None:
-        out["Overall"] = overall
-    return out
