@@ -17,3 +17,10 @@ def flag_value(argv: list[str], *names: str) -> str | None:
             elif arg.startswith(name + "="):
                 value = arg.split("=", 1)[1]
     return value
+
+
+def use_cache_value(argv: list[str]) -> str | None:
+    """lmms-eval's `--use_cache DIR`; its short alias `-c` only counts when lmms-eval is the
+    program (other programs, pytest among them, use `-c` for other things)."""
+    under_lmms_eval = bool(argv) and ("lmms_eval" in argv[0] or "lmms-eval" in argv[0])
+    return flag_value(argv, "--use_cache", "-c") if under_lmms_eval else flag_value(argv, "--use_cache")

@@ -21,7 +21,7 @@ import json
 import os
 
 from lmms_eval_plugin import __version__
-from lmms_eval_plugin.argv import flag_value
+from lmms_eval_plugin.argv import use_cache_value
 
 # Test hook: after N journaled answers the process dies at once, as under SIGKILL
 # (no cleanup, nothing flushed by the harness), to test resuming deterministically.
@@ -39,9 +39,7 @@ def journal_dir(setting: str, argv: list[str]) -> str | None:
         return None
     if setting != "auto":
         return setting
-    # `-c` is lmms-eval's short alias, but other programs (pytest) use it for other things
-    under_lmms_eval = bool(argv) and ("lmms_eval" in argv[0] or "lmms-eval" in argv[0])
-    cache = flag_value(argv, "--use_cache", "-c") if under_lmms_eval else flag_value(argv, "--use_cache")
+    cache = use_cache_value(argv)
     if not cache:
         return None
     cache = os.path.abspath(cache)

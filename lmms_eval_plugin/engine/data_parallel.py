@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from lmms_eval_plugin.argv import flag_value
+from lmms_eval_plugin.argv import use_cache_value
 from lmms_eval_plugin.engine import reuse_summary
 from lmms_eval_plugin.engine.sharding import RequestDescription, assign, planned_frames
 from lmms_eval_plugin.model_args import ModelArgError
@@ -33,8 +33,7 @@ def open_node(setting: str, rank: int, world_size: int, argv: list[str]):
     own share (one process, `shard=harness`, or `auto` beside lmms-eval's --use_cache)."""
     if world_size <= 1 or setting == "harness":
         return None
-    under_lmms_eval = bool(argv) and ("lmms_eval" in argv[0] or "lmms-eval" in argv[0])
-    if flag_value(argv, "--use_cache", "-c") if under_lmms_eval else flag_value(argv, "--use_cache"):
+    if use_cache_value(argv):
         # Its ResponseCache skips the model call on a process whose answers are all cached,
         # and shard=video needs every process in every call.
         why = ("lmms-eval's --use_cache can skip the model call on a process whose answers are all cached, and "
@@ -62,13 +61,15 @@ def describe(rank: int, index: int, request, request_type: str, job, doc) -> Req
     when that cannot be told up front (the request then stays on its own process);
     `doc()`: its document, to turn a callable continuation into its text."""
     context, argument, _, doc_id, task, split = request.args
+    # answered where it is: nothing else of it needs to travel
+    stays = RequestDescription(rank, index, task, split, doc_id, request.idx, None, 0, "", None, {})
     if job is not None and request_type == "loglikelihood" and callable(argument):
         try:
             argument = argument(doc())
         except Exception:  # its own step reports this, on its own process
             job = None
-    if job is None:  # answered where it is: nothing else of it needs to travel
-        return RequestDescription(rank, index, task, split, doc_id, request.idx, None, 0, "", None, {})
+    if job is None:
+        return stays
     path, plan = job
     description = RequestDescription(rank, index, task, split, doc_id, request.idx, (path, plan.describe()),
                                      planned_frames(plan), context, argument, dict(request.metadata or {}))
@@ -77,7 +78,7 @@ def describe(rank: int, index: int, request, request_type: str, job, doc) -> Req
     except Exception as exc:  # e.g. a callable in the generation kwargs: it cannot travel
         logger.warning(f"lvu_ext: shard=video: {task} doc {doc_id}: the request cannot be sent to another process "
                        f"({type(exc).__name__}: {exc}); it is answered where lmms-eval put it")
-        return RequestDescription(rank, index, task, split, doc_id, request.idx, None, 0, "", None, {})
+        return stays
     return description
 
 
