@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "report": ("lmms_eval_plugin.report.cli", "Tables and plots from lmms-eval output folders."),
     "doctor": ("lmms_eval_plugin.doctor.cli", "Check the install: versions, known-bad combinations, decoders, GPU, tasks, video folders."),
     "bench": ("lmms_eval_plugin.bench.cli", "Side-by-side memory/speed benchmark (stock vs lvu_ext)."),
+    "reproduce": ("lmms_eval_plugin.reproduce.cli", "Run one of the paper's tables on your checkpoint and say, row by row, whether its gains reproduce."),
     "variants": ("lmms_eval_plugin.tasks.variants_cli", "Frame-count variants of any installed lmms-eval video task, for --include_path."),
 }
 

@@ -23,7 +23,7 @@ from lmms_eval_plugin.bookkeeping.resume import ResumeSession
 from lmms_eval_plugin.bookkeeping.run_manifest import open_manifest
 from lmms_eval_plugin.checkpoints.families import Family, detect_family, grid_side, native_stride
 from lmms_eval_plugin.checkpoints.tiny_models import resolve_pretrained
-from lmms_eval_plugin.engine import reuse_summary
+from lmms_eval_plugin.engine import peak_memory, reuse_summary
 from lmms_eval_plugin.engine.data_parallel import answer_by_video, answer_harness_share, open_node
 from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
 from lmms_eval_plugin.engine.prefix_cache import PrefixCache, prefix_kv
@@ -292,6 +292,7 @@ class LvuExt(lmms):
         """One generate_until request: (answer, whether it came from the resume journal)."""
         context, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
         with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+            peak_memory.reset(self.device)
             generate_kwargs, until, overrides = split_generation_kwargs(copy.deepcopy(gen_kwargs), self.eot_token_id)
             plan = frame_plan_for(request, overrides, self.args)
             # sampled answers are not journaled: the harness does not cache them either
@@ -337,7 +338,7 @@ class LvuExt(lmms):
             if stop and stop in text:
                 text = text.split(stop)[0]
         record = dict(prepared.record, prefix_cache_hit=prefix_hit, status="ok", prompt_tokens=int(ids.shape[1]),
-                      new_tokens=int(new_tokens.numel()))
+                      new_tokens=int(new_tokens.numel()), **peak_memory.record_field(self.device))
         eval_logger.info("lvu_ext request: " + ", ".join(f"{k}={v}" for k, v in record.items() if k != "video"))
         return text, record
 
@@ -345,6 +346,7 @@ class LvuExt(lmms):
         """One loglikelihood request: ((log P(continuation), greedy?), from the resume journal?)."""
         context, continuation, doc_to_visual, doc_id, task, split = request.args
         with guard_request(task, doc_id, self.journal, self.recorder):  # any failure ends the run non-zero
+            peak_memory.reset(self.device)
             if callable(continuation):
                 continuation = continuation(self._doc(task, split, doc_id))
             plan = frame_plan_for(request, {}, self.args)
@@ -385,7 +387,7 @@ class LvuExt(lmms):
         total = float(logprobs.gather(-1, target[:, None]).sum())
         greedy = bool((logits.argmax(-1) == target).all())
         record = dict(prepared.record, prefix_cache_hit=prefix_hit, status="ok", request="loglikelihood",
-                      continuation_tokens=len(cont_ids))
+                      continuation_tokens=len(cont_ids), **peak_memory.record_field(self.device))
         return (total, greedy), record
 
     def generate_until_multi_round(self, requests) -> list[str]:

@@ -93,7 +93,7 @@ def render(rows, records, superseded, plot_paths, bench_rows, memory_png, paper,
     ]
     if superseded:
         out += [f"- superseded: {sources_of(r)} ({r.task}, {r.date})" for r in superseded]
-    out += ["", "## Sources", "", f"- Reference rows: {paper}; the table is named in each row's Source column."]
+    out += ["", "## Sources", "", f"- Reference rows: {paper}, unless a row's Source column names another document; the table is named in each row's Source column."]
     out.append(
         "- Run rows: model, settings and frames are read from each results file's recorded config "
         "(`config.model`, `config.model_args`, task `metadata`), not from folder names."
