@@ -142,3 +142,33 @@ def test_a_folder_made_by_another_command_is_refused(videomme):
     assert proc.returncode == 2
     assert "run by another command" in proc.stderr and str(out / "rows") in proc.stderr
     assert "[1/" not in proc.stderr
+
+
+def _answers(folder: Path, task: str) -> dict:
+    samples = next(folder.rglob(f"*_samples_{task}.jsonl"))
+    return {s["doc_id"]: s["filtered_resps"] for s in map(json.loads, samples.read_text().splitlines()) if s}
+
+
+def test_rows_under_two_processes_answer_as_one_process(videomme):
+    """`--processes 2`: each row under `accelerate launch --multi_gpu` (CPU processes here);
+    `--rows` runs only the rows named. The answers equal the 1-process rows' (first test)."""
+    root, bench, env = videomme
+    one = root / "killed"
+    if not (one / "reproduction.csv").exists():
+        pytest.skip("needs the 1-process reproduction")
+    out = root / "two"
+    rows = ["baseline_f32", "vcwe_pooling_f256"]
+    proc = _reproduce(bench, {**env, "ACCELERATE_USE_CPU": "1"}, out, "--processes", "2", "--rows", ",".join(rows))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = load_table(TABLE)
+    for row_id in rows:
+        row = table.row(row_id)
+        command = json.loads((out / "rows" / row_id / "command.json").read_text())["argv"]
+        assert command[:5] == ["accelerate", "launch", "--multi_gpu", "--num_processes", "2"]
+        assert _answers(out / "rows" / row_id, row.task) == _answers(one / "rows" / row_id, row.task)
+        assert json.loads((out / "rows" / row_id / "lvu_ext_run.json").read_text())["processes"] == 2
+    with open(out / "reproduction.csv", newline="", encoding="utf-8") as fh:
+        status = {r["row"]: r["verdict"] for r in csv.DictReader(fh)}
+    assert status["yarn_language_f256"] == "not run" and status["baseline_f256"] == "not run"
+    bad = _reproduce(bench, env, out, "--rows", "no_such_row")
+    assert bad.returncode == 2 and "no_such_row" in bad.stderr

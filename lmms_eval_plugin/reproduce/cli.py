@@ -19,6 +19,10 @@ from lmms_eval_plugin.reproduce.verdict import compare
 log = logging.getLogger("lvu_ext.reproduce")
 
 
+class UsageError(ValueError):
+    """An option that names something the table does not have."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lvu-ext reproduce", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-prompt", default=commands.PAPER_SYSTEM_PROMPT,
                    help="system turn of every prompt (default: the paper's harness prompt); '' keeps the checkpoint's own template")
     p.add_argument("--model-args", default="", help="more lvu_ext model args for every row, e.g. attn_implementation=flash_attention_2")
+    p.add_argument("--rows", help="comma-separated row ids to run (default: every runnable row); the others stay in the output as not run")
     p.add_argument("--dry-run", action="store_true", help="print one lmms-eval command per row on stdout and exit")
     return p
 
@@ -48,7 +53,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return _run(args)
-    except runner.StaleRowError as exc:
+    except (runner.StaleRowError, UsageError) as exc:
         print(f"lvu-ext reproduce: error: {exc}", file=sys.stderr)
         return 2
 
@@ -65,6 +70,13 @@ def _run(args) -> int:
     table = load_table(args.table)
     inv = _invocation(args)
     rows = table.runnable
+    if args.rows:
+        wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
+        unknown = sorted(set(wanted) - {r.id for r in rows})
+        if unknown:
+            raise UsageError(f"--rows {', '.join(unknown)}: not runnable rows of {table.name} "
+                             f"(its rows: {', '.join(r.id for r in rows)})")
+        rows = [r for r in rows if r.id in wanted]
     argvs = {row.id: commands.lmms_eval_argv(inv, row) for row in rows}
     for row in table.rows:
         if not row.runnable:
