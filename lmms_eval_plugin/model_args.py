@@ -47,6 +47,12 @@ def _float_or_auto(value):
     return float(value)
 
 
+def _int_or_auto(value):
+    if str(value).strip().lower() == AUTO:
+        return AUTO
+    return _int(value)
+
+
 def _nonempty(value):
     text = str(value).strip()
     if not text:
@@ -99,7 +105,8 @@ class LvuArgs:
     # benchmark throughput (README "Performance"): reuse across the questions of a video
     video_cache: int = 1
     prefix_cache: bool = True
-    prefetch: int = 1
+    prefetch: object = AUTO  # videos ahead; auto: decode_workers (1 with decode_workers=0)
+    decode_workers: object = 0  # opt-in for now (README "Decode workers"); auto: the CPUs shared by this machine's processes, at most 8
     prefill_chunk: int = 0
     # data parallel (README "Data parallel"): auto = video under several processes, unless --use_cache
     shard: str = AUTO
@@ -136,7 +143,8 @@ _CONVERTERS = {
     "vision_batch": _int,
     "video_cache": _int,
     "prefix_cache": _bool,
-    "prefetch": _int,
+    "prefetch": _int_or_auto,
+    "decode_workers": _int_or_auto,
     "prefill_chunk": _int,
     "shard": _choice(AUTO, "video", "harness"),
     "on_video_error": _choice("continue", "raise"),
@@ -205,7 +213,10 @@ def _check_ranges(args: LvuArgs) -> None:
     need(args.batch_size == 1, "batch_size", "1 (one video per forward pass)")
     need(args.vision_batch >= 1, "vision_batch", "an integer >= 1 (frames per vision-tower chunk)")
     need(args.video_cache >= 0, "video_cache", "an integer >= 0 (videos whose features are kept; 0 = off)")
-    need(args.prefetch >= 0, "prefetch", "an integer >= 0 (videos decoded ahead in background threads; 0 = off)")
+    need(args.prefetch == AUTO or 0 <= args.prefetch <= 16, "prefetch",
+         "auto or an integer from 0 to 16 (videos decoded ahead; 0 = none; the memory bound is documented up to 16)")
+    need(args.decode_workers == AUTO or args.decode_workers >= 0, "decode_workers",
+         "auto or an integer >= 0 (worker processes that decode and preprocess videos; 0 = in the main process)")
     need(args.prefill_chunk >= 0, "prefill_chunk", "an integer >= 0 (tokens per prefill chunk; 0 = one pass)")
     if args.device and args.device.startswith("cuda"):
         import torch

@@ -117,7 +117,7 @@ def test_broken_video_fails_only_its_documents(family, tiny_checkpoints, videos,
     failed = [r for r in records_of(record_path) if r["status"] == "failed"]
     assert sorted(r["doc_id"] for r in failed) == [1, 4]
     assert all(r["video"] == str(broken) and "unreadable or corrupt video" in r["error"] for r in failed)
-    assert on._prefetched >= 1, "the broken video was decoded ahead, in the background"
+    assert on.frames.prefetched >= 1, "the broken video was decoded ahead, in the background"
 
 
 def test_no_hit_across_frame_plans_or_rewritten_files(tiny_checkpoints, tmp_path):

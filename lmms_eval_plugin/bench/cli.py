@@ -250,6 +250,14 @@ def _notes(device: str, rows: list[dict]) -> list[str]:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--gpu-suite" in argv:  # the GPU measurements in one command (bench/gpu_suite.py)
+        from lmms_eval_plugin.bench.gpu_suite import main as suite_main
+
+        return suite_main([a for a in argv if a != "--gpu-suite"])
+    if "--decode" in argv:  # frame readers on realistic clips (bench/decode.py)
+        from lmms_eval_plugin.bench.decode import main as decode_main
+
+        return decode_main([a for a in argv if a != "--decode"])
     if "--workload" in argv:  # K videos x Q questions through the lmms-eval CLI (bench/workload.py)
         from lmms_eval_plugin.bench.workload import main as workload_main
 

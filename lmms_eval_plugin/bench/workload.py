@@ -11,6 +11,12 @@ and the same frame count:
   default_reuse_on     lvu_ext defaults, reuse on
   shard_harness        lvu_ext defaults, shard=harness (each process answers lmms-eval's own deal)
   shard_video          lvu_ext defaults, shard=video (all questions of a video on one process)
+  workers_off          lvu_ext defaults, decode_workers=0,prefetch=0 (decode and preprocess in the main process)
+  workers_default      lvu_ext defaults (decode_workers=auto: worker processes decode and preprocess ahead)
+
+`--clips realistic` makes the videos long 1280x720 H.264 High clips (x264 veryfast,
+B-frames, a keyframe every 5 s; `--clip-seconds`), so that decoding rather than the model
+dominates, as on a GPU: the decode-bound layout for the workers_* cases.
 
 `--processes N` runs every case under `accelerate launch` with N CPU processes
 (ACCELERATE_USE_CPU=1), as leaderboard runs use several processes per node; `--layout
@@ -35,7 +41,7 @@ from pathlib import Path
 
 LLAVA_HF = "llava_hf"
 REUSE_OFF = {"video_cache": 0, "prefix_cache": "false", "prefetch": 0}
-REUSE_ON: dict = {}  # the defaults: video_cache=1, prefix_cache=true, prefetch=1
+REUSE_ON: dict = {}  # the defaults: video_cache=1, prefix_cache=true, decode_workers=auto, prefetch=auto
 METHOD_OFF = {"rope_ext": "none", "pooling": "native"}
 # case -> lvu_ext model args (None: lmms-eval's llava_hf)
 CASES = {
@@ -47,18 +53,23 @@ CASES = {
 }
 # data parallel (--processes N): lvu_ext defaults, lmms-eval's deal against video-affine sharding
 SHARD_CASES = {"shard_harness": {"shard": "harness"}, "shard_video": {"shard": "video"}}
-ALL_CASES = {**CASES, **SHARD_CASES}
+# decode-bound (--clips realistic): the frames pipeline in the main process against worker processes
+DECODE_CASES = {"workers_off": {"decode_workers": 0, "prefetch": 0}, "workers_default": {"decode_workers": "auto"}}
+ALL_CASES = {**CASES, **SHARD_CASES, **DECODE_CASES}
 DESCRIPTION = {
     LLAVA_HF: "lmms-eval's llava_hf (--force_simple), max_frames_num=N",
     "off_reuse_off": "lvu_ext rope_ext=none,pooling=native, video_cache=0,prefix_cache=false,prefetch=0",
-    "off_reuse_on": "lvu_ext rope_ext=none,pooling=native, reuse defaults (video_cache=1,prefix_cache=true,prefetch=1)",
+    "off_reuse_on": "lvu_ext rope_ext=none,pooling=native, reuse defaults (video_cache=1,prefix_cache=true,decode_workers=auto)",
     "default_reuse_off": "lvu_ext defaults (vcwe + progressive), video_cache=0,prefix_cache=false,prefetch=0",
-    "default_reuse_on": "lvu_ext defaults (vcwe + progressive; video_cache=1,prefix_cache=true,prefetch=1)",
+    "default_reuse_on": "lvu_ext defaults (vcwe + progressive; video_cache=1,prefix_cache=true,decode_workers=auto)",
     "shard_harness": "lvu_ext defaults, shard=harness (each process answers the documents lmms-eval dealt it)",
     "shard_video": "lvu_ext defaults, shard=video (the processes agree who answers which video)",
+    "workers_off": "lvu_ext defaults but decode_workers=0,prefetch=0 (decode and preprocess in the main process, when asked)",
+    "workers_default": "lvu_ext defaults with decode_workers=auto (prefetch=auto: worker processes decode and preprocess ahead)",
 }
 # pairs whose answers must be equal (reuse is exact), and the peer a user compares with
-MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"), ("shard_video", "shard_harness"))
+MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"), ("shard_video", "shard_harness"),
+              ("workers_default", "workers_off"))
 LAYOUTS = ("question-major", "videomme")
 PORT = 29611  # accelerate's rendezvous port for --processes > 1
 TASK = "lvu_workload"
@@ -92,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=1, help="lmms-eval processes per case (accelerate launch on CPU when > 1)")
     p.add_argument("--layout", choices=LAYOUTS, default="question-major",
                    help="document order: question-major (default) or videomme (a video's questions consecutive)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of every case's model (default cpu)")
     p.add_argument("--max-new-tokens", type=int, default=8)
     p.add_argument("--video-frames", type=int, default=None, help="length of each synthetic clip (default: 2 x --frames)")
+    p.add_argument("--clips", choices=("synthetic", "realistic"), default="synthetic",
+                   help="synthetic: small 640x360 clips (default); realistic: long 1280x720 H.264 High clips (decode-bound)")
+    p.add_argument("--clip-seconds", type=int, default=180, help="--clips realistic: seconds of the first clip (+10 s per further clip)")
     p.add_argument("--extra-lvu-args", default="", help="model args added to every lvu_ext case (e.g. prefill_chunk=2048)")
     p.add_argument("--out", default="bench_workload_out")
     p.add_argument("--work-dir", default=None, help="checkpoint, videos, task, logs (default: $LVU_EXT_CACHE/bench)")
@@ -148,14 +163,27 @@ def _videos(work: Path, k: int, n_frames: int) -> list[Path]:
     return [ensure_clip(work / f"workload_clip{i}_{n_frames + 7 * i}f.mp4", n_frames + 7 * i) for i in range(k)]
 
 
-def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path, extra: str, processes: int = 1) -> list[str]:
+def _realistic_spec(i: int, seconds: int):
+    from lmms_eval_plugin.bench.realistic_clip import ClipSpec
+
+    return ClipSpec(f"workload_{i}_{seconds + 10 * i}s_720p", 1280, 720, seconds + 10 * i, preset="veryfast", keyframe_s=5)
+
+
+def _realistic_videos(work: Path, k: int, seconds: int) -> list[Path]:
+    from lmms_eval_plugin.bench.realistic_clip import ensure_realistic_clip
+
+    return [ensure_realistic_clip(work / "realistic_clips", _realistic_spec(i, seconds)) for i in range(k)]
+
+
+def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path, extra: str, processes: int = 1,
+             device: str = "cpu") -> list[str]:
     if ALL_CASES[case] is None:
         model = LLAVA_HF
-        args = (f"pretrained={model_dir},device=cpu,device_map=cpu,dtype=float32,max_frames_num={frames},"
+        args = (f"pretrained={model_dir},device={device},device_map={device},dtype=float32,max_frames_num={frames},"
                 f"chat_template={CHATML_STRING_CONTENT}")
         flags = ["--force_simple"]
     else:
-        settings = {"pretrained": str(model_dir), "device": "cpu", "dtype": "float32", "num_frames": frames,
+        settings = {"pretrained": str(model_dir), "device": device, "dtype": "float32", "num_frames": frames,
                     "resume_journal": "off", **ALL_CASES[case]}
         model, args, flags = "lvu_ext", ",".join(f"{k}={v}" for k, v in settings.items()), []
         if extra:
@@ -240,7 +268,12 @@ def run(ns, argv) -> int:
         model_dir = archs.save_checkpoint(archs.TINY, work / "tiny")
     else:
         model_dir = archs.save_checkpoint(ns.arch, work / archs.arch_tag(ns.arch, archs.ARCHS[ns.arch]))
-    videos = _videos(work, ns.videos, ns.video_frames or 2 * ns.frames)
+    if ns.clips == "realistic":
+        videos = _realistic_videos(work, ns.videos, ns.clip_seconds)
+        clip_note = f"{ns.videos} realistic clips: " + _realistic_spec(0, ns.clip_seconds).describe() + " (+10 s per further clip)"
+    else:
+        videos = _videos(work, ns.videos, ns.video_frames or 2 * ns.frames)
+        clip_note = f"{ns.videos} synthetic 640x360 clips of {ns.video_frames or 2 * ns.frames}+7k frames"
     task_dir, docs = _write_task(work, videos, ns.questions, ns.max_new_tokens, ns.layout)
     runs = work / "workload_runs"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{DOCS_ENV: str(docs)})
@@ -256,7 +289,7 @@ def run(ns, argv) -> int:
             shutil.rmtree(case_out)
         case_out.mkdir(parents=True)
         timing = case_out / "timing.json"
-        cmd = _command(case, model_dir, ns.frames, task_dir, case_out / "lmms_eval", ns.extra_lvu_args, ns.processes)
+        cmd = _command(case, model_dir, ns.frames, task_dir, case_out / "lmms_eval", ns.extra_lvu_args, ns.processes, ns.device)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # a shared CPU makes timings noisy: say how busy
         row = _run_case(case, cmd, dict(env, **{TIMING_ENV: str(timing)}), case_out / "log.txt", timing, ns.case_timeout_s)
         row["load_avg_at_start"] = load
@@ -279,13 +312,13 @@ def run(ns, argv) -> int:
             next(r for r in rows if r["case"] == a)[f"same_answers_as_{b}"] = answers[a] == answers[b]
     config = __import__("transformers").AutoConfig.from_pretrained(model_dir)
     report = {
-        "machine": machine_info("cpu"),
+        "machine": machine_info(ns.device),
         "model": {"arch": "checkpoint" if ns.pretrained else ns.arch, "parameters": archs.parameter_counts(config), "dir": str(model_dir),
                   "note": f"checkpoint {model_dir}" if ns.pretrained else (
                       "embedded tiny-random-onevision (pipeline check only)" if ns.arch == archs.TINY else archs.ARCHS[ns.arch].note)},
         "settings": {"videos": ns.videos, "questions_per_video": ns.questions, "frames": ns.frames,
-                     "video": f"{ns.videos} synthetic 640x360 clips of {ns.video_frames or 2 * ns.frames}+7k frames",
-                     "max_new_tokens": ns.max_new_tokens, "dtype": "float32", "device": "cpu", "extra_lvu_args": ns.extra_lvu_args,
+                     "video": clip_note,
+                     "max_new_tokens": ns.max_new_tokens, "dtype": "float32", "device": ns.device, "extra_lvu_args": ns.extra_lvu_args,
                      "order": ("Video-MME's (the questions of one video consecutive)" if ns.layout == "videomme" else
                                "question-major (the questions of one video are not adjacent in the task)"),
                      "processes": ns.processes,

@@ -27,7 +27,7 @@ def evaluate_goals(report: dict) -> list[dict]:
     ran = {r["case"] for r in report["rows"]}
     pairs = [("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off")]
     goals = []
-    if ran & {"llava_hf", "off_reuse_off", "off_reuse_on", "default_reuse_off", "default_reuse_on"}:
+    if ran & {"off_reuse_off", "off_reuse_on", "default_reuse_off", "default_reuse_on"}:
         goals += [
             _ratio_goal(report, "defaults reuse-on >= 2.5x the questions/hour of defaults reuse-off", "default_reuse_on",
                         "default_reuse_off", 2.5),
@@ -40,6 +40,13 @@ def evaluate_goals(report: dict) -> list[dict]:
         goals.append(_ratio_goal(report, f"shard=video >= 2x the questions/hour of shard=harness at "
                                  f"{report['settings'].get('processes', 1)} processes", "shard_video", "shard_harness", 2.0))
         pairs.append(("shard_video", "shard_harness"))
+    if ran & {"workers_off", "workers_default"}:
+        goals += [
+            _ratio_goal(report, "default decode_workers >= 1.6x the questions/hour of decode_workers=0,prefetch=0",
+                        "workers_default", "workers_off", 1.6),
+            _ratio_goal(report, "default decode_workers >= 6x the questions/hour of lmms-eval's llava_hf", "workers_default", "llava_hf", 6.0),
+        ]
+        pairs.append(("workers_default", "workers_off"))
     for case, peer in pairs:
         row = next((r for r in report["rows"] if r["case"] == case), None)
         same = row.get(f"same_answers_as_{peer}") if row else None
@@ -67,7 +74,8 @@ def markdown(report: dict) -> str:
         f"- Model: {m['note']}; {m['parameters']['total'] / 1e6:,.1f}M parameters, {s['dtype']}, every case the same checkpoint "
         f"(save_pretrained -> from_pretrained).",
         f"- Machine: {mach['device_name']}; {mach['cpu_cores']} CPU cores, {mach['ram_gb']:.0f} GB RAM; torch {mach['torch']}, "
-        f"transformers {mach['transformers']}. GPU not measured (no GPU on this machine).",
+        f"transformers {mach['transformers']}. " + (f"Models on the GPU ({mach.get('device_name')})." if s.get("device") == "cuda"
+                                                     else "Models on the CPU: GPU not measured in this run."),
         f"- Work: {n} questions ({s['video']}), {s['order']}; {s['max_new_tokens']} new tokens, greedy; one fresh lmms-eval "
         f"run per case, through the lmms-eval CLI on a local task"
         + (f", {s['processes']} CPU processes (accelerate launch)." if s.get("processes", 1) > 1 else "."),

@@ -11,7 +11,7 @@ from loguru import logger as eval_logger
 from lmms_eval_plugin.bookkeeping.journal import ResumeJournal, journal_dir, model_fingerprint, request_key
 
 # Model args that cannot change an answer: a resumed run may change them.
-NOT_IN_FINGERPRINT = ("record_path", "on_video_error", "resume_journal", "vision_batch", "video_cache", "prefetch", "shard")
+NOT_IN_FINGERPRINT = ("record_path", "on_video_error", "resume_journal", "vision_batch", "video_cache", "prefetch", "decode_workers", "shard")
 
 
 class ResumeSession:

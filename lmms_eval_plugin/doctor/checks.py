@@ -129,6 +129,27 @@ def video_decoders() -> list[Check]:
     return out
 
 
+def decode_workers() -> list[Check]:
+    """What `decode_workers=auto` picks here, whether shared memory can carry the workers'
+    output, and whether the optional torchcodec decoder can load."""
+    from lmms_eval_plugin.bench.decoders import available
+    from lmms_eval_plugin.engine.frame_source import MIN_SHM_BYTES, default_decode_workers, local_processes, shm_free_bytes, usable_cpus
+
+    workers = default_decode_workers()
+    out = [Check(INFO, "decode workers", f"decode_workers=auto: {workers} per process ({usable_cpus()} CPUs, "
+                 f"{local_processes()} process(es) on this machine; at most 8)")]
+    free = shm_free_bytes()
+    if free is not None and free < MIN_SHM_BYTES:
+        out.append(Check(WARN, "shared memory", f"/dev/shm has {free / 1e9:.2f} GB free: decode_workers=auto falls back to 0",
+                         "docker run --shm-size=16g ... (or decode_workers=0)"))
+    else:
+        out.append(Check(OK, "shared memory", "/dev/shm: " + ("not found" if free is None else f"{free / 1e9:.1f} GB free")))
+    why = available("torchcodec")
+    out.append(Check(INFO, "torchcodec", f"optional, not used by lvu_ext: {why}" if why else
+                     "installed and loads FFmpeg: `lvu-ext bench --decode` compares it"))
+    return out
+
+
 def accelerator() -> list[Check]:
     import importlib.util
 

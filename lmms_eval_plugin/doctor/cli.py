@@ -16,6 +16,7 @@ CHECKS = (
     checks.lmms_eval_evaluator,
     checks.entry_point,
     checks.video_decoders,
+    checks.decode_workers,
     checks.accelerator,
     checks.tasks_folder,
     checks.hf_home,

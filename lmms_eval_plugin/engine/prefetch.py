@@ -9,6 +9,7 @@ asks for it, so it surfaces on its own document exactly as a synchronous load wo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ class VideoPrefetcher:
         self._pool = ThreadPoolExecutor(max_workers=self.depth, thread_name_prefix="lvu_prefetch") if self.depth else None
         self._futures: dict[Hashable, Future] = {}
         self.prefetched = 0  # loads served from a background decode
+        self.last_wait_s = 0.0  # how long the last take() waited for its video
 
     def ahead(self, jobs: list[tuple[Hashable, tuple]], keep: Hashable = None) -> None:
         """Start decoding the (key, load args) jobs not already under way, up to `depth` in
@@ -40,11 +42,15 @@ class VideoPrefetcher:
     def take(self, key: Hashable, args: tuple):
         """The decoded video of `key`: the background result when there is one (its
         exception re-raised as is), else decoded now."""
+        started = time.monotonic()
         future = self._futures.pop(key, None)
-        if future is None:
-            return self.load(*args)
-        self.prefetched += 1
-        return future.result()
+        try:
+            if future is None:
+                return self.load(*args)
+            self.prefetched += 1
+            return future.result()
+        finally:
+            self.last_wait_s = time.monotonic() - started
 
     def discard(self, key: Hashable) -> None:
         """Forget a job whose video is no longer needed (e.g. its features were cached)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-COUNTERS = ("video_hits", "video_misses", "prefix_hits", "prefix_misses", "prefetched")
+from lmms_eval_plugin.engine.frame_source import decode_plan
+
+COUNTERS = ("video_hits", "video_misses", "prefix_hits", "prefix_misses", "prefetched", "waited_s", "wall_s")
 
 
-def counters(video_cache, prefix_cache, prefetched: int) -> dict:
-    return dict(zip(COUNTERS, (video_cache.hits, video_cache.misses, prefix_cache.hits, prefix_cache.misses, prefetched)))
+def counters(video_cache, prefix_cache, frames) -> dict:
+    """`frames`: the FrameSource (videos served ahead, seconds waited for frames, batch wall time)."""
+    return dict(zip(COUNTERS, (video_cache.hits, video_cache.misses, prefix_cache.hits, prefix_cache.misses, frames.prefetched,
+                               frames.waited_s, frames.wall_s)))
 
 
 def summed(per_process: list[dict]) -> dict:
@@ -14,7 +18,13 @@ def summed(per_process: list[dict]) -> dict:
 
 
 def describe(c: dict, args) -> str:
+    workers, depth = decode_plan(args)
     return (f"video cache {c['video_hits']} hits / {c['video_misses']} misses (video_cache={args.video_cache}), "
             f"prefix cache {c['prefix_hits']} hits / {c['prefix_misses']} misses "
             f"(prefix_cache={str(args.prefix_cache).lower()}), {c['prefetched']} videos decoded ahead "
-            f"(prefetch={args.prefetch}), prefill_chunk={args.prefill_chunk}")
+            f"(decode_workers={workers}, prefetch={depth}), waited {c['waited_s']:.1f} s for frames ({_share(c)} of {c['wall_s']:.1f} s), "
+            f"prefill_chunk={args.prefill_chunk}")
+
+
+def _share(c: dict) -> str:
+    return f"{100 * c['waited_s'] / c['wall_s']:.0f}%" if c["wall_s"] > 0 else "n/a"

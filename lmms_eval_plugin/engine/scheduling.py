@@ -50,7 +50,12 @@ def run_grouped(jobs: Sequence[Hashable | None], answer: Callable, prefetcher=No
     for position, index in enumerate(progress(order)):
         if prefetcher is not None and prefetcher.depth:
             upcoming = [job for job in upcoming_distinct(ordered, position, prefetcher.depth) if not cached(job)]
-            prefetcher.ahead([(job, job) for job in upcoming], keep=ordered[position])
+            current = ordered[position]
+            # a worker pool serves in submission order: the video needed now goes first, or it
+            # would queue behind the look-ahead (threads load it in the caller instead)
+            if getattr(prefetcher, "prepares_current", False) and current is not None and not cached(current):
+                upcoming = [current, *upcoming]
+            prefetcher.ahead([(job, job) for job in upcoming], keep=current)
         following = ordered[position + 1] if position + 1 < len(ordered) else None
         results[index] = answer(index, following is not None and following == ordered[position])
     return results

@@ -12,6 +12,8 @@ container's average frame rate. A decode error part way through fails the whole 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -39,6 +41,9 @@ class VideoError(Exception):
         self.reason = reason
         super().__init__(f"{reason}: {path}")
 
+    def __reduce__(self):  # raised in a decode worker, re-raised here as the same error
+        return (VideoError, (self.path, self.reason))
+
 
 @dataclass(frozen=True)
 class FramePlan:
@@ -63,6 +68,7 @@ class SampledVideo:
     avg_fps: float
     requested: int  # frames the plan asked for on this video
     backend: str
+    pixels: object = None  # the video processor's output, when a decode worker already ran it (frames then empty)
 
     @property
     def short(self) -> bool:
@@ -109,7 +115,9 @@ def _listed_frames(path: str) -> tuple[int, str]:
         return (int(streams[0].frames or 0) if streams else 0), container.format.name
 
 
-def _decode_decord(path: str, plan: FramePlan):
+def _decode_decord(path: str, plan: FramePlan, chunk: int | None = None):
+    """`chunk`: the frames come as a generator of arrays of at most `chunk` frames, so a
+    caller that consumes them chunk by chunk never holds the whole video at full size."""
     from decord import VideoReader, cpu
 
     vr = VideoReader(path, ctx=cpu(0), num_threads=1)
@@ -118,7 +126,11 @@ def _decode_decord(path: str, plan: FramePlan):
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")
-    return vr.get_batch(idx.tolist()).asnumpy(), idx, total, fps, requested
+    if chunk is None:
+        return vr.get_batch(idx.tolist()).asnumpy(), idx, total, fps, requested
+    first = vr.get_batch(idx[:chunk].tolist()).asnumpy()  # decode errors surface here, inside the backend loop
+    rest = (vr.get_batch(idx[s : s + chunk].tolist()).asnumpy() for s in range(chunk, len(idx), chunk))
+    return itertools.chain([first], rest), idx, total, fps, requested
 
 
 def _decode_pyav(path: str, plan: FramePlan):
@@ -144,7 +156,9 @@ def _decode_pyav(path: str, plan: FramePlan):
     return np.stack(frames), idx, total, fps, requested
 
 
-def load_video(path: str, plan: FramePlan) -> SampledVideo:
+def load_video(path: str, plan: FramePlan, chunk: int | None = None) -> SampledVideo:
+    """The plan's frames of `path`. With `chunk`, `frames` may be an iterator of arrays of at
+    most `chunk` frames (decord) instead of one array (decode_workers.py consumes it so)."""
     if not isinstance(path, str) or not path:
         raise VideoError(str(path), "no video path given")
     if not os.path.exists(path):
@@ -152,7 +166,7 @@ def load_video(path: str, plan: FramePlan) -> SampledVideo:
     if os.path.getsize(path) == 0:
         raise VideoError(path, "video file is empty (0 bytes)")
     errors, empty = [], False
-    for backend, decode in (("decord", _decode_decord), ("pyav", _decode_pyav)):
+    for backend, decode in (("decord", functools.partial(_decode_decord, chunk=chunk)), ("pyav", _decode_pyav)):
         try:
             frames, idx, total, fps, requested = decode(path, plan)
         except NoFrames as exc:

@@ -30,27 +30,32 @@ def _vision_features(model, pixels: torch.Tensor) -> torch.Tensor:
     return feats
 
 
-def encode_video(model, processor, family: Family, frames, strides: list[int], vision_batch: int) -> torch.Tensor:
+def encode_video(model, processor, family: Family, frames, strides: list[int], vision_batch: int, pixels=None) -> torch.Tensor:
     """Visual tokens of one video as (1, tokens, D_text), the layout `mm_encoder_outputs`
-    expects; OneVision's closing image_newline token included."""
+    expects; OneVision's closing image_newline token included. `pixels`: the processor's
+    output for all frames, when a decode worker already computed it (decode_workers.py)."""
     inner = model.model
     grid = grid_side(model.config)
     device = inner.vision_tower.device
     dtype = inner.vision_tower.dtype
     pooled = []
-    for start in range(0, len(frames), vision_batch):
-        chunk = frames[start : start + vision_batch]
-        # the frames are already sampled: a checkpoint whose video processor config says
-        # do_sample_frames=true would otherwise resample every chunk to its own num_frames
-        pixels = processor.video_processor(videos=[chunk], return_tensors="pt", do_sample_frames=False)["pixel_values_videos"][0]
-        feats = _vision_features(model, pixels.to(device=device, dtype=dtype))
+    n_frames = len(frames) if pixels is None else len(pixels)
+    for start in range(0, n_frames, vision_batch):
+        if pixels is None:
+            # the frames are already sampled: a checkpoint whose video processor config says
+            # do_sample_frames=true would otherwise resample every chunk to its own num_frames
+            chunk = processor.video_processor(videos=[frames[start : start + vision_batch]], return_tensors="pt",
+                                              do_sample_frames=False)["pixel_values_videos"][0]
+        else:
+            chunk = pixels[start : start + vision_batch]
+        feats = _vision_features(model, chunk.to(device=device, dtype=dtype))
         chunk_strides = strides[start : start + len(chunk)]
         if family.pools_before_projector:
             tokens = inner.multi_modal_projector(pool_video(feats, chunk_strides, family.model_type, grid))
         else:
             tokens = pool_video(inner.multi_modal_projector(feats), chunk_strides, family.model_type, grid)
         pooled.append(tokens)
-        del feats, pixels
+        del feats, chunk
     video = torch.cat(pooled, dim=0)
     if family.closes_with_newline:
         video = torch.cat([video, inner.image_newline[None, :].to(video.device, video.dtype)], dim=0)

@@ -25,13 +25,13 @@ from lmms_eval_plugin.checkpoints.families import Family, detect_family, grid_si
 from lmms_eval_plugin.checkpoints.tiny_models import resolve_pretrained
 from lmms_eval_plugin.engine import peak_memory, reuse_summary
 from lmms_eval_plugin.engine.data_parallel import answer_by_video, answer_harness_share, open_node
-from lmms_eval_plugin.engine.prefetch import VideoPrefetcher
+from lmms_eval_plugin.engine.frame_source import FrameSource
 from lmms_eval_plugin.engine.prefix_cache import PrefixCache, prefix_kv
 from lmms_eval_plugin.engine.prompting import build_prompt, prompt_ids
 from lmms_eval_plugin.engine.request_plan import check_requests, frame_plan_for, split_generation_kwargs, video_job, video_path
 from lmms_eval_plugin.engine.scheduling import run_grouped
 from lmms_eval_plugin.engine.settings import pooling_settings_from, rope_settings_from
-from lmms_eval_plugin.engine.video import VideoError, load_video
+from lmms_eval_plugin.engine.video import VideoError
 from lmms_eval_plugin.engine.video_cache import VideoFeatureCache, VideoKey
 from lmms_eval_plugin.engine.visual_encoding import encode_video, expand_video_token
 from lmms_eval_plugin.failures.errors import FatalRunError, ModelArgExit
@@ -117,8 +117,8 @@ class LvuExt(lmms):
         self._checkpoint_id = f"{pretrained}@{args.revision}"
         self.video_cache = VideoFeatureCache(args.video_cache)
         self.prefix_cache = PrefixCache(args.prefix_cache)
-        self._prefetcher: VideoPrefetcher | None = None
-        self._prefetched = 0  # videos served by a background decode, over the run
+        self._prefetcher = None  # the frame source's prefetcher of the batch being answered
+        self.frames = FrameSource(args, self.processor.video_processor, self._model.model.vision_tower.dtype)
         self._video_continues = False  # the next request in the grouped order asks about the same video
         self.last_video: PreparedVideo | None = None  # the video of the latest request (tests, debugging)
         self.resume = ResumeSession.open(args, sys.argv, self.rank, self.recorder)
@@ -183,11 +183,13 @@ class LvuExt(lmms):
         elif self._prefetcher is not None:
             self._prefetcher.discard((path, plan))
         self.last_video = prepared
-        return replace(prepared, record={"task": task, "doc_id": doc_id, **prepared.record, "video_cache_hit": hit})
+        # a cached video's frames were not waited for again
+        return replace(prepared, record={"task": task, "doc_id": doc_id, **prepared.record, "video_cache_hit": hit, **({"wait_s": 0.0} if hit else {})})
 
     def _encode_video(self, path: str, plan, key, task, doc_id) -> PreparedVideo:
         job = (path, plan)
-        video = self._prefetcher.take(job, job) if self._prefetcher is not None else load_video(*job)
+        video = self._prefetcher.take(job, job)  # decoded (and preprocessed, by a worker) ahead, or now
+        wait_s = self.frames.took(self._prefetcher)  # how long the model waited for these frames
         if video.short:
             if not self._short_warned:
                 eval_logger.warning(
@@ -200,12 +202,12 @@ class LvuExt(lmms):
             self.family.model_type, len(video.indices), self.pooling_settings, grid_side(self.model.config), self.native_stride
         )
         with self.memory.guard(task, doc_id, "in the vision tower", len(video.indices), n_visual), torch.inference_mode():
-            features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch)
+            features = encode_video(self.model, self.processor, self.family, video.frames, strides, self.args.vision_batch, video.pixels)
         assert features.shape[1] == n_visual, (features.shape, n_visual)
         override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
         record = dict(
             frame_plan=plan.describe(), video=path, frames_requested=video.requested, frames_sampled=len(video.indices),
-            video_total_frames=video.total_frames, decoder=video.backend, visual_tokens=n_visual,
+            video_total_frames=video.total_frames, decoder=video.backend, wait_s=round(wait_s, 3), visual_tokens=n_visual,
             rope_ext=self.rope_settings.variant, rope_base=self.rope_settings.base, s=round(override.s, 6), rope_applied=override.inv_freq is not None,
             attention_scaling=round(override.attention_scaling, 6), visual_window=self.rope_settings.visual_window,
             pooling=self.pooling_settings.mode, pooling_settings=describe_pooling(self.pooling_settings),
@@ -266,14 +268,13 @@ class LvuExt(lmms):
             self.recorder.extra = {"process": self.rank, "given_to": self.rank if given_to[index] is None else given_to[index]}
             return answer_request(requests[index])
 
-        with VideoPrefetcher(load_video, self.args.prefetch) as prefetcher:
+        with self.frames.session() as prefetcher:
             self._prefetcher = prefetcher
             try:
                 answers = run_grouped(jobs, answer, prefetcher, cached=lambda job: self._video_key(*job) in self.video_cache,
                                       progress=lambda it: tqdm(it, disable=(self.rank != 0), desc=f"lvu_ext {request_type}"))
             finally:
                 self._prefetcher = None
-                self._prefetched += prefetcher.prefetched
         self.resume.log_resumed(sum(from_journal for _, from_journal in answers), len(requests), request_type)
         self.recorder.log_failures()
         self._summarise_reuse(request_type)
@@ -283,7 +284,7 @@ class LvuExt(lmms):
         return video_job(request, request_type, self.eot_token_id, self.args, self._video_path)
 
     def _reuse_counters(self) -> dict:
-        return reuse_summary.counters(self.video_cache, self.prefix_cache, self._prefetched)
+        return reuse_summary.counters(self.video_cache, self.prefix_cache, self.frames)
 
     def _summarise_reuse(self, request_type: str) -> None:
         eval_logger.info(f"lvu_ext: {request_type} done; reuse so far: {reuse_summary.describe(self._reuse_counters(), self.args)}")
