@@ -152,6 +152,9 @@ def test_the_look_ahead_holds_at_most_its_bound(tmp_path):
     import torch
     from transformers import LlavaOnevisionVideoProcessor
 
+    free = frame_source.shm_free_bytes()
+    if free is not None and free < 1e9:
+        pytest.skip(f"/dev/shm has {free / 1e9:.2f} GB free: too little to hold 17 look-ahead videos")
     processor = LlavaOnevisionVideoProcessor()  # the published checkpoint's video processor settings
     frames = 8
     jobs = []
@@ -174,7 +177,8 @@ def test_the_look_ahead_holds_at_most_its_bound(tmp_path):
         assert grown <= bound * 1.1 + 64e6, (grown / 1e6, bound / 1e6)
 
 
-def test_default_workers_follow_the_cpus_and_the_processes_on_the_node():
+def test_default_workers_follow_the_cpus_and_the_processes_on_the_node(monkeypatch):
+    monkeypatch.setattr(frame_source, "shm_free_bytes", lambda: 32e9)  # whatever this machine's /dev/shm holds
     assert frame_source.default_decode_workers(cpus=2, processes=1) == 2
     assert frame_source.default_decode_workers(cpus=16, processes=1) == 8
     assert frame_source.default_decode_workers(cpus=128, processes=8) == 8
