@@ -90,9 +90,6 @@ class FrameSource:
                            "decoding in the main process (decode_workers=0). Give the container more (docker --shm-size=16g) "
                            "to use them")
 
-    def describe(self) -> str:
-        return f"decode_workers={self.workers}, prefetch={self.depth}"
-
     @contextmanager
     def session(self):
         """A prefetcher for one batch of requests; closed (workers stopped) at its end."""

@@ -83,7 +83,9 @@ def _run(args) -> int:
             log.info("not runnable: %s (%s): %s", row.id, row.source, row.why)
     counts: dict = {}
     needs = {row.id: plan.row_needs(row, table, inv.include_path, inv.limit, counts) for row in rows}
-    done = {row.id for row in rows if runner.measured(row, commands.row_dir(inv, row)) is not None}
+    # rows already in the folder, read once: the plan, the skip and the report all use it
+    found = {row.id: runner.measured(row, commands.row_dir(inv, row)) for row in rows}
+    done = {row_id for row_id, got in found.items() if got is not None}
     _say_plan(table, rows, needs, done, inv)
     if args.dry_run:
         for row in rows:
@@ -97,7 +99,7 @@ def _run(args) -> int:
         folder = commands.row_dir(inv, row)
         if row.id in done:
             log.info("%s: results already in %s, not run again", row.id, folder)
-            measured[row.id] = runner.measured(row, folder)
+            measured[row.id] = found[row.id]
             continue
         position = todo.index(row) + 1
         log.info("[%d/%d] %s: %s on %s (log: %s)", position, len(todo), row.id, row.task, args.pretrained, folder / runner.LOG_FILE)
