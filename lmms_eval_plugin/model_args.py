@@ -106,7 +106,7 @@ class LvuArgs:
     video_cache: int = 1
     prefix_cache: bool = True
     prefetch: object = AUTO  # videos ahead; auto: decode_workers (1 with decode_workers=0)
-    decode_workers: object = 0  # opt-in for now (README "Decode workers"); auto: the CPUs shared by this machine's processes, at most 8
+    decode_workers: object = AUTO  # worker processes decoding ahead; auto: the CPUs shared by this machine's processes, at most 8 (README "Decode workers")
     prefill_chunk: int = 0
     # data parallel (README "Data parallel"): auto = video under several processes, unless --use_cache
     shard: str = AUTO

@@ -51,10 +51,11 @@ def _records(path):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_worker_features_equal_the_in_process_path_bit_for_bit(family, tiny_checkpoints, videos, tmp_path):
     pairs = [(v, q) for q in QUESTIONS for v in videos]
-    here = make_lm(tiny_checkpoints[family], video_cache=3, **IN_PROCESS)
+    # 6 frames in processor chunks of 4: each video splits into two parts, one per worker
+    here = make_lm(tiny_checkpoints[family], video_cache=3, vision_batch=4, **IN_PROCESS)
     answers_here = here.generate_until(_requests(here, pairs))
     records = tmp_path / "records.jsonl"
-    there = make_lm(tiny_checkpoints[family], video_cache=3, record_path=str(records), **WORKERS)
+    there = make_lm(tiny_checkpoints[family], video_cache=3, vision_batch=4, record_path=str(records), **WORKERS)
     answers_there = there.generate_until(_requests(there, pairs))
     assert there.frames.workers == 2 and there.frames.prefetched >= 1  # the worker path ran, ahead
     assert answers_there == answers_here
@@ -169,7 +170,7 @@ def test_the_look_ahead_holds_at_most_its_bound(tmp_path):
         before = me.memory_info().rss
         prefetcher.ahead(jobs[1:])
         assert len(prefetcher._futures) == frame_source.MAX_PREFETCH + 1  # never more than the cap in flight
-        held = [future.result(timeout=300) for future, _ in prefetcher._futures.values()]
+        held = [prefetcher.take(*job) for job in jobs[1 : frame_source.MAX_PREFETCH + 2]]  # the parts joined
         total = sum(float(v.pixels.sum()) for v in held)  # every page touched, as the vision tower will
         grown = me.memory_info().rss - before
         assert torch.isfinite(torch.tensor(total))
@@ -217,3 +218,49 @@ def test_auto_steps_back_to_in_process_when_shared_memory_is_small(monkeypatch):
     monkeypatch.setattr(frame_source, "shm_free_bytes", lambda: 32e9)
     Args.decode_workers = "auto"
     assert frame_source.decode_plan(Args)[0] == frame_source.default_decode_workers()
+
+
+def test_a_worker_counts_a_zombie_owner_as_gone():
+    """A killed run stays a zombie until its parent reaps it, and a parent reading the run's
+    output to EOF (subprocess.run) reaps it only once the workers, which hold that output
+    too, have left: they must see the zombie as gone, or both wait forever."""
+    import subprocess
+    import sys
+
+    from lmms_eval_plugin.engine.decode_workers import _owner_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _owner_alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while _owner_alive(child.pid) and time.monotonic() < deadline:  # not reaped: a zombie
+            time.sleep(0.05)
+        assert not _owner_alive(child.pid)
+        assert child.poll() is not None  # it was still there to reap: the check saw a zombie, not a missing pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_that_dies_with_workers_up_does_not_hold_its_output_open(tmp_path):
+    """The kill-and-resume case: a run ends by os._exit while its workers are busy; the
+    caller reading its output to EOF gets it back promptly (the workers leave with it)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import os, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from lmms_eval_plugin.engine.decode_workers import _context, _init_worker\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(2, mp_context=_context('numpy'), initializer=_init_worker, initargs=(None, None, 16, os.getpid()))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 60)\n"
+        "    time.sleep(0.5)\n"
+        "    os._exit(86)\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 86 and done.stdout.strip().isdigit()
+    assert time.monotonic() - started < 30  # the busy worker did not finish its 60 s

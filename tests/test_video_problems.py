@@ -35,9 +35,10 @@ def test_truncated_file_fails_whole(tmp_path):
 def test_pyav_fallback_when_decord_fails(tmp_path, monkeypatch):
     path = str(write_noise_video(tmp_path / "odd.mp4", size=(63, 47), n_frames=6))
 
-    def decord_fails(*args):
-        raise RuntimeError("decord cannot open this")
+    def fails(*args, **kwargs):
+        raise RuntimeError("cannot open this")
 
-    monkeypatch.setattr(video_mod, "_decode_decord", decord_fails)
+    monkeypatch.setattr(video_mod, "decode_sparse", fails)
+    monkeypatch.setattr(video_mod, "_decode_decord", fails)
     video = load_video(path, FramePlan(num_frames=4))
     assert video.backend == "pyav" and video.frames.shape == (4, 47, 63, 3)

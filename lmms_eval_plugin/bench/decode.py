@@ -2,7 +2,8 @@
 
 For every clip x reader x frame count, one fresh process samples the frames (uniform,
 numpy linspace over the decoded frames) and reports the time and its peak RSS; the
-indices and pixels are compared with decord's (lvu_ext's reader). Writes decode.json,
+indices and pixels are compared with decord's (the reference, lvu_ext's reader of
+non-H.264/HEVC files). Writes decode.json,
 decode.md and decode.png to --out.
 """
 

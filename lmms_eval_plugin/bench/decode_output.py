@@ -36,7 +36,9 @@ def markdown(report: dict) -> str:
             continue
         same_idx = "" if r["backend"] == "decord" else {True: "yes", False: "no", None: "not reported"}.get(r.get("indices_equal"), "")
         out.append(f"| {r['clip']} | {r['backend']} | {r['frames']} | {r['seconds']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_gb']:.2f} | {r['peak_rss_gb'] - r['rss_before_gb']:.2f} | {same_idx} | {_same(r)} |")
-    out += ["", "Readers: `decord` (lvu_ext's reader), `pyav` (lvu_ext's fallback: a counting pass, then a converting pass), "
+    out += ["", "Readers: `pyav_sparse` (lvu_ext's reader of H.264/HEVC: one PyAV pass that skips the non-reference frames "
+            "no sampled frame needs and seeks past GOPs without one; it declines other codecs), `decord` (lvu_ext's reader "
+            "of other codecs, and the reference), `pyav` (lvu_ext's last fallback: a counting pass, then a converting pass), "
             "`pyav_threaded` (the same with FFmpeg threading), `lmms_eval` (lmms-eval's `read_video`, which samples over the "
             "container's listed frame count and reports no indices), `torchcodec` (optional: needs a system FFmpeg)."]
     return "\n".join(out) + "\n"

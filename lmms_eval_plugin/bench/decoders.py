@@ -3,7 +3,9 @@ numpy linspace over the decoded frames (lmms-eval's convention, lvu_ext's frame 
 and returns (indices, frames as (n, H, W, 3) uint8); a reader that cannot say which
 indices it read returns None for them.
 
-  decord           lvu_ext's reader (engine/video.py): decord, one thread
+  pyav_sparse      lvu_ext's reader of H.264/HEVC (engine/sparse_decode.py): PyAV, one
+                   thread, skipping the non-reference frames no sampled frame needs
+  decord           lvu_ext's reader of other codecs (engine/video.py): decord, one thread
   pyav             lvu_ext's fallback: PyAV, a counting pass then a converting pass
   pyav_threaded    the same two passes with FFmpeg's frame+slice threading
   lmms_eval        lmms-eval's own `read_video` (PyAV, threaded; what its built-in models use)
@@ -21,6 +23,13 @@ def _decord(path: str, n: int):
     from lmms_eval_plugin.engine.video import _decode_decord
 
     frames, idx, *_ = _decode_decord(path, FramePlan(n))
+    return [int(i) for i in idx], frames
+
+
+def _pyav_sparse(path: str, n: int):
+    from lmms_eval_plugin.engine.sparse_decode import decode_sparse
+
+    frames, idx, *_ = decode_sparse(path, FramePlan(n))
     return [int(i) for i in idx], frames
 
 
@@ -58,6 +67,7 @@ def _torchcodec(path: str, n: int):
 
 BACKENDS = {
     "decord": _decord,
+    "pyav_sparse": _pyav_sparse,
     "pyav": _pyav,
     "pyav_threaded": lambda path, n: _pyav(path, n, threaded=True),
     "lmms_eval": _lmms_eval,

@@ -12,7 +12,7 @@ and the same frame count:
   shard_harness        lvu_ext defaults, shard=harness (each process answers lmms-eval's own deal)
   shard_video          lvu_ext defaults, shard=video (all questions of a video on one process)
   workers_off          lvu_ext defaults, decode_workers=0,prefetch=0 (decode and preprocess in the main process)
-  workers_default      lvu_ext defaults (decode_workers=auto: worker processes decode and preprocess ahead)
+  workers_default      lvu_ext defaults (decode_workers=auto, the default: worker processes decode and preprocess ahead)
 
 `--clips realistic` makes the videos long 1280x720 H.264 High clips (x264 veryfast,
 B-frames, a keyframe every 5 s; `--clip-seconds`), so that decoding rather than the model
@@ -54,7 +54,7 @@ CASES = {
 # data parallel (--processes N): lvu_ext defaults, lmms-eval's deal against video-affine sharding
 SHARD_CASES = {"shard_harness": {"shard": "harness"}, "shard_video": {"shard": "video"}}
 # decode-bound (--clips realistic): the frames pipeline in the main process against worker processes
-DECODE_CASES = {"workers_off": {"decode_workers": 0, "prefetch": 0}, "workers_default": {"decode_workers": "auto"}}
+DECODE_CASES = {"workers_off": {"decode_workers": 0, "prefetch": 0}, "workers_default": {}}  # the defaults, as a user runs them
 ALL_CASES = {**CASES, **SHARD_CASES, **DECODE_CASES}
 DESCRIPTION = {
     LLAVA_HF: "lmms-eval's llava_hf (--force_simple), max_frames_num=N",
@@ -65,7 +65,7 @@ DESCRIPTION = {
     "shard_harness": "lvu_ext defaults, shard=harness (each process answers the documents lmms-eval dealt it)",
     "shard_video": "lvu_ext defaults, shard=video (the processes agree who answers which video)",
     "workers_off": "lvu_ext defaults but decode_workers=0,prefetch=0 (decode and preprocess in the main process, when asked)",
-    "workers_default": "lvu_ext defaults with decode_workers=auto (prefetch=auto: worker processes decode and preprocess ahead)",
+    "workers_default": "lvu_ext defaults (decode_workers=auto, prefetch=auto: worker processes decode and preprocess ahead)",
 }
 # pairs whose answers must be equal (reuse is exact), and the peer a user compares with
 MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"), ("shard_video", "shard_harness"),

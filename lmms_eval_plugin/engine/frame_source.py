@@ -72,20 +72,23 @@ def decode_plan(args) -> tuple[int, int]:
 
 
 class FrameSource:
-    def __init__(self, args, video_processor, vision_dtype: torch.dtype):
+    def __init__(self, args, video_processor):
+        """Made before the model is loaded, so that the workers' fork server starts (imports
+        torch and the processor, seconds) while the weights load; set `vision_dtype` once
+        they have."""
         self.workers, self.depth = decode_plan(args)
         self._video_processor = video_processor
-        # the worker casts to the vision dtype as the in-process path does (float32: no cast)
-        self._dtype = None if vision_dtype == torch.float32 else vision_dtype
+        self.vision_dtype = torch.float32
         self._vision_batch = args.vision_batch
         self.prefetched = 0
         self.waited_s = 0.0
         self.wall_s = 0.0
+        from loguru import logger
+
         if self.workers:
             start_server(video_processor)
+            logger.info(f"lvu_ext: {self.workers} decode worker processes, {self.depth} videos ahead")
         elif args.decode_workers == AUTO:
-            from loguru import logger
-
             logger.warning(f"lvu_ext: /dev/shm has {(shm_free_bytes() or 0) / 1e9:.2f} GB free, too little for decode workers' output; "
                            "decoding in the main process (decode_workers=0). Give the container more (docker --shm-size=16g) "
                            "to use them")
@@ -95,7 +98,9 @@ class FrameSource:
         """A prefetcher for one batch of requests; closed (workers stopped) at its end."""
         started = time.monotonic()
         if self.workers:
-            prefetcher = WorkerPrefetcher(self.workers, self.depth, self._video_processor, self._dtype, self._vision_batch)
+            # the worker casts to the vision dtype as the in-process path does (float32: no cast)
+            dtype = None if self.vision_dtype == torch.float32 else self.vision_dtype
+            prefetcher = WorkerPrefetcher(self.workers, self.depth, self._video_processor, dtype, self._vision_batch)
         else:
             prefetcher = VideoPrefetcher(load_video, self.depth)
         try:

@@ -1,7 +1,9 @@
 """Frame sampling and decoding (METHOD.md section 3).
 
-decord is tried first (what lmms-eval's own HF models use), PyAV is the fallback for
-files decord cannot open. Every failure is raised as `VideoError` naming the file and
+H.264/HEVC files are read by sparse_decode.py (PyAV, skipping the non-reference frames no
+sampled frame needs: decord's indices and pixels, in less time); other codecs by decord
+(what lmms-eval's own HF models use); PyAV's full decode is the fallback for files
+neither can read. Every failure is raised as `VideoError` naming the file and
 the reason, so the caller can name the document too.
 
 Frames are sampled by index over the decoded frames (as lmms-eval's own models do). For a
@@ -12,12 +14,15 @@ container's average frame rate. A decode error part way through fails the whole 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from lmms_eval_plugin.engine.sparse_decode import NotSparse, decode_sparse
+
+_NO_FRAMES = np.zeros((0, 0, 0, 3), np.uint8)  # a part of a video with no sampled frame (part_slice)
 
 
 class NoFrames(Exception):
@@ -98,7 +103,20 @@ def plan_indices(plan: FramePlan, total_frames: int, avg_fps: float) -> tuple[np
     return idx, wanted
 
 
-def _check_complete(total: int, listed: int, container_format: str) -> None:
+def part_slice(n: int, chunk: int | None, part: tuple[int, int]) -> slice:
+    """The sampled frames of part k of `parts` (decode workers split one video): whole
+    chunks of `chunk` frames, the processor's calls, so the parts' outputs join to exactly
+    the whole video's; parts as even as the chunks allow."""
+    k, parts = part
+    if parts <= 1:
+        return slice(0, n)
+    size = chunk or -(-n // parts)
+    per, extra = divmod(-(-n // size), parts)
+    first = k * per + min(k, extra)
+    return slice(min(n, first * size), min(n, (first + per + (k < extra)) * size))
+
+
+def check_complete(total: int, listed: int, container_format: str) -> None:
     """An MP4/MOV lists every sample in its tables (VFR included), so fewer decodable frames
     means samples are missing: a file cut short at a packet boundary decodes cleanly up to
     the cut (decord then reports only what it found) and says nothing else."""
@@ -115,25 +133,27 @@ def _listed_frames(path: str) -> tuple[int, str]:
         return (int(streams[0].frames or 0) if streams else 0), container.format.name
 
 
-def _decode_decord(path: str, plan: FramePlan, chunk: int | None = None):
+def _decode_decord(path: str, plan: FramePlan, chunk: int | None = None, part: tuple[int, int] = (0, 1)):
     """`chunk`: the frames come as a generator of arrays of at most `chunk` frames, so a
-    caller that consumes them chunk by chunk never holds the whole video at full size."""
+    caller that consumes them chunk by chunk never holds the whole video at full size.
+    `part`: only that part's frames (part_slice); the indices are the whole video's."""
     from decord import VideoReader, cpu
 
     vr = VideoReader(path, ctx=cpu(0), num_threads=1)
     total, fps = len(vr), float(vr.get_avg_fps() or 0.0)
-    _check_complete(total, *_listed_frames(path))
+    check_complete(total, *_listed_frames(path))
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")
-    if chunk is None:
-        return vr.get_batch(idx.tolist()).asnumpy(), idx, total, fps, requested
-    first = vr.get_batch(idx[:chunk].tolist()).asnumpy()  # decode errors surface here, inside the backend loop
-    rest = (vr.get_batch(idx[s : s + chunk].tolist()).asnumpy() for s in range(chunk, len(idx), chunk))
+    mine = idx[part_slice(len(idx), chunk, part)]
+    if chunk is None or len(mine) == 0:
+        return vr.get_batch(mine.tolist()).asnumpy() if len(mine) else _NO_FRAMES, idx, total, fps, requested
+    first = vr.get_batch(mine[:chunk].tolist()).asnumpy()  # decode errors surface here, inside the backend loop
+    rest = (vr.get_batch(mine[s : s + chunk].tolist()).asnumpy() for s in range(chunk, len(mine), chunk))
     return itertools.chain([first], rest), idx, total, fps, requested
 
 
-def _decode_pyav(path: str, plan: FramePlan):
+def _decode_pyav(path: str, plan: FramePlan, part: tuple[int, int] = (0, 1), chunk: int | None = None):
     import av
 
     # Container frame counts are unreliable (VFR, missing headers), so frames are counted by
@@ -144,11 +164,13 @@ def _decode_pyav(path: str, plan: FramePlan):
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 0.0)
         total = sum(1 for _ in container.decode(stream))
-        _check_complete(total, int(stream.frames or 0), container.format.name)
+        check_complete(total, int(stream.frames or 0), container.format.name)
     idx, requested = plan_indices(plan, total, fps)
     if len(idx) == 0:
         raise NoFrames("zero decodable frames")
-    wanted = set(idx.tolist())
+    wanted = set(idx[part_slice(len(idx), chunk, part)].tolist())
+    if not wanted:
+        return _NO_FRAMES, idx, total, fps, requested
     with av.open(path) as container:
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(container.streams.video[0])) if i in wanted]
     if len(frames) != len(wanted):
@@ -156,9 +178,11 @@ def _decode_pyav(path: str, plan: FramePlan):
     return np.stack(frames), idx, total, fps, requested
 
 
-def load_video(path: str, plan: FramePlan, chunk: int | None = None) -> SampledVideo:
+def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple[int, int] = (0, 1)) -> SampledVideo:
     """The plan's frames of `path`. With `chunk`, `frames` may be an iterator of arrays of at
-    most `chunk` frames (decord) instead of one array (decode_workers.py consumes it so)."""
+    most `chunk` frames (pyav_sparse, decord) instead of one array (decode_workers.py
+    consumes it so). With `part` (k, parts), only part k's frames (part_slice); `indices`
+    stay the whole video's."""
     if not isinstance(path, str) or not path:
         raise VideoError(str(path), "no video path given")
     if not os.path.exists(path):
@@ -166,9 +190,15 @@ def load_video(path: str, plan: FramePlan, chunk: int | None = None) -> SampledV
     if os.path.getsize(path) == 0:
         raise VideoError(path, "video file is empty (0 bytes)")
     errors, empty = [], False
-    for backend, decode in (("decord", functools.partial(_decode_decord, chunk=chunk)), ("pyav", _decode_pyav)):
+    backends = (("pyav_sparse", decode_sparse), ("decord", _decode_decord), ("pyav", _decode_pyav))
+    for backend, decode in backends:
         try:
-            frames, idx, total, fps, requested = decode(path, plan)
+            if backend == "pyav":  # decodes the whole video first anyway: its frames come as one array
+                frames, idx, total, fps, requested = decode(path, plan, part=part, chunk=chunk)
+            else:
+                frames, idx, total, fps, requested = decode(path, plan, chunk=chunk, part=part)
+        except NotSparse:  # not an H.264/HEVC file: decord's to read
+            continue
         except NoFrames as exc:
             errors.append(f"{backend}: {exc}")
             empty = True

@@ -95,6 +95,8 @@ class LvuExt(lmms):
             device_map = args.device_map or device
         dtype = "auto" if args.dtype == "auto" else DTYPES[args.dtype]
 
+        self.processor = AutoProcessor.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
+        self.frames = FrameSource(args, self.processor.video_processor)  # decode workers start while the weights load
         model_cls = getattr(transformers, self.family.model_class)
         self._model = model_cls.from_pretrained(
             pretrained,
@@ -105,7 +107,6 @@ class LvuExt(lmms):
             trust_remote_code=args.trust_remote_code,
             use_safetensors=None,  # prefer safetensors, fall back to .bin only when that is all there is
         ).eval()
-        self.processor = AutoProcessor.from_pretrained(pretrained, revision=args.revision, trust_remote_code=args.trust_remote_code)
         self.tokenizer = self.processor.tokenizer
         self._device = self._model.get_input_embeddings().weight.device
         self.native_stride = native_stride(config, self.family)
@@ -118,7 +119,7 @@ class LvuExt(lmms):
         self.video_cache = VideoFeatureCache(args.video_cache)
         self.prefix_cache = PrefixCache(args.prefix_cache)
         self._prefetcher = None  # the frame source's prefetcher of the batch being answered
-        self.frames = FrameSource(args, self.processor.video_processor, self._model.model.vision_tower.dtype)
+        self.frames.vision_dtype = self._model.model.vision_tower.dtype
         self._video_continues = False  # the next request in the grouped order asks about the same video
         self.last_video: PreparedVideo | None = None  # the video of the latest request (tests, debugging)
         self.resume = ResumeSession.open(args, sys.argv, self.rank, self.recorder)
