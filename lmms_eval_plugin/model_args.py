@@ -86,6 +86,13 @@ class LvuArgs:
     num_frames: int = 32
     fps: float | None = None
     max_frames: int | None = None
+    # which reader decodes (docs/decoding.md): auto = the exact PyAV readers (frame k = FFmpeg's sequential decode's k-th
+    # frame); sequential = always decode in order; decord = lmms-eval's legacy reader (optional extra, not exact on every file)
+    decoder: str = AUTO
+    # decoded frames kept on disk per (video file, frame plan), shared by runs, processes and nodes (docs/frame-cache.md);
+    # none = off. frame_cache_gb caps the folder (least recently used entries go first); none = no cap
+    frame_cache: str | None = None
+    frame_cache_gb: float | None = None
     # method: RoPE (METHOD.md section 1)
     rope_ext: str = "vcwe"
     visual_window: int | None = None
@@ -107,6 +114,9 @@ class LvuArgs:
     prefix_cache: bool = True
     prefetch: object = AUTO  # videos ahead; auto: decode_workers (1 with decode_workers=0)
     decode_workers: object = AUTO  # worker processes decoding ahead; auto: the CPUs shared by this machine's processes, at most 8 (README "Decode workers")
+    # seconds the model waits for one video's decode before its process is killed, the video retried once with the
+    # sequential reader, then failed ("decode did not finish in N s"); auto: scaled by the video's duration and frames (engine/deadline.py)
+    decode_timeout_s: object = AUTO
     prefill_chunk: int = 0
     # data parallel (README "Data parallel"): auto = video under several processes, unless --use_cache
     shard: str = AUTO
@@ -125,6 +135,9 @@ _CONVERTERS = {
     "trust_remote_code": _bool,
     "batch_size": _int,
     "system_prompt": _opt(str),
+    "decoder": _choice(AUTO, "sequential", "decord"),
+    "frame_cache": _opt(str),
+    "frame_cache_gb": _opt(float),
     "num_frames": _int,
     "fps": _opt(float),
     "max_frames": _opt(_int),
@@ -145,6 +158,7 @@ _CONVERTERS = {
     "prefix_cache": _bool,
     "prefetch": _int_or_auto,
     "decode_workers": _int_or_auto,
+    "decode_timeout_s": _float_or_auto,
     "prefill_chunk": _int,
     "shard": _choice(AUTO, "video", "harness"),
     "on_video_error": _choice("continue", "raise"),
@@ -217,6 +231,15 @@ def _check_ranges(args: LvuArgs) -> None:
          "auto or an integer from 0 to 16 (videos decoded ahead; 0 = none; the memory bound is documented up to 16)")
     need(args.decode_workers == AUTO or args.decode_workers >= 0, "decode_workers",
          "auto or an integer >= 0 (worker processes that decode and preprocess videos; 0 = in the main process)")
+    need(args.decode_timeout_s == AUTO or args.decode_timeout_s > 0, "decode_timeout_s",
+         "auto or a number of seconds > 0 (how long one video's decode may take before it is killed)")
+    if args.decoder == "decord":
+        import importlib.util
+
+        need(importlib.util.find_spec("decord") is not None, "decoder",
+             "auto or sequential (decord is not installed: pip install 'lvu_ext[decord]', x86_64 wheels only)")
+    need(args.frame_cache_gb is None or args.frame_cache_gb > 0, "frame_cache_gb", "a number of GB > 0, or none (no cap)")
+    need(args.frame_cache_gb is None or args.frame_cache is not None, "frame_cache_gb", "none unless frame_cache is set (it caps that folder)")
     need(args.prefill_chunk >= 0, "prefill_chunk", "an integer >= 0 (tokens per prefill chunk; 0 = one pass)")
     if args.device and args.device.startswith("cuda"):
         import torch

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 try:  # shipped as lmms_eval_plugin.tasks; run from a checkout as tasks/
@@ -84,29 +85,76 @@ def files_for(bench: gen.Benchmark) -> dict[str, str]:
     return files
 
 
+def _usage_problems(ns) -> list[str]:
+    problems = []
+    if (ns.fps is None) != (ns.max_frames is None) or (ns.fps is not None and (ns.fps <= 0 or ns.max_frames < 1)):
+        problems.append("--fps (> 0) and --max-frames (>= 1) go together")
+    elif not ns.frames and ns.fps is None:
+        problems.append("say which variants: --frames 64,128 and/or --fps 1 --max-frames 512")
+    out = Path(ns.out)
+    if out.exists() and not out.is_dir():
+        problems.append(f"--out {out}: an existing file, not a folder")
+    elif not out.exists() and out.parent.exists() and not out.parent.is_dir():
+        problems.append(f"--out {out}: {out.parent} is a file")
+    return problems
+
+
+def existing_labels(out: Path, base: str) -> list[str]:
+    """Frame labels of the variants of `base` already in `out` (a former run's)."""
+    prefix = f"{gen.task_name(base, '')}"
+    labels = []
+    for path in sorted(out.glob(f"{prefix}*.yaml")) if out.is_dir() else []:
+        label = path.name[len(prefix):-len(".yaml")]
+        try:
+            gen.variant_metadata(label)
+        except ValueError:
+            continue
+        labels.append(label)
+    return labels
+
+
+def merged(bench: gen.Benchmark, labels: list[str]) -> gen.Benchmark:
+    """`bench` with the variants of `labels` too: the group then lists every variant on disk."""
+    frames, fps_variants = list(bench.frames or ()), list(bench.fps_variants)
+    for label in labels:
+        meta = gen.variant_metadata(label)
+        if "lvu_num_frames" in meta:
+            frames.append(meta["lvu_num_frames"])
+        else:
+            fps_variants.append((meta["lvu_fps"], meta["lvu_max_frames"]))
+    return replace(bench, frames=tuple(sorted(set(frames))), fps_variants=tuple(sorted(set(fps_variants))))
+
+
 def main(argv=None) -> int:
     ns = build_parser().parse_args(argv)
-    if (ns.fps is None) != (ns.max_frames is None) or (ns.fps is not None and (ns.fps <= 0 or ns.max_frames < 1)):
-        print("lvu-ext variants: --fps (> 0) and --max-frames (>= 1) go together", file=sys.stderr)
+    problems = _usage_problems(ns)
+    if problems:  # before the task index is built (seconds): a typo costs nothing
+        print(f"lvu-ext variants: {'; '.join(problems)}", file=sys.stderr)
         return 2
     fps_variants = ((ns.fps, ns.max_frames),) if ns.fps is not None else ()
-    if not ns.frames and not fps_variants:
-        print("lvu-ext variants: say which variants: --frames 64,128 and/or --fps 1 --max-frames 512", file=sys.stderr)
-        return 2
     from lmms_eval.tasks import TaskManager
     from loguru import logger
 
     logger.remove()  # TaskManager logs every YAML it cannot index at DEBUG
     logger.add(sys.stderr, level="WARNING")
     index = TaskManager(verbosity="ERROR").task_index
-    try:
-        specs = [spec_for(task, index, ns.frames, fps_variants) for task in ns.tasks]
-    except NotVariable as exc:
-        print(f"lvu-ext variants: {exc}", file=sys.stderr)
+    specs = []
+    for task in dict.fromkeys(ns.tasks):
+        try:
+            specs.append(spec_for(task, index, ns.frames, fps_variants))
+        except NotVariable as exc:
+            problems.append(str(exc))
+    if problems:
+        print(f"lvu-ext variants: {'; '.join(problems)}", file=sys.stderr)
         return 2
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    for bench in specs:
+    for i, bench in enumerate(specs):
+        earlier = [label for label in existing_labels(out, bench.base) if label not in gen.variant_labels(bench)]
+        if earlier:
+            specs[i] = bench = merged(bench, earlier)
+            print(f"{out} already has {', '.join(gen.task_name(bench.base, label) for label in earlier)}: "
+                  f"the group {gen.group_name(bench.base)} lists them too")
         for name, text in files_for(bench).items():
             (out / name).write_text(text, encoding="utf-8")
             print(f"wrote {out / name}")

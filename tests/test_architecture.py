@@ -101,7 +101,6 @@ def test_pyproject_ships_every_subpackage():
     [p.name + "/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()]
     + [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
 ))
-def test_readme_layout_names_it(entry):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    layout = readme.split("\n## Layout", 1)[1].split("\n## ", 1)[0]
-    assert re.search(rf"`{re.escape(entry)}", layout), f"README's Layout section does not name {entry}"
+def test_architecture_page_names_it(entry):
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert re.search(rf"`{re.escape(entry)}", page), f"docs/architecture.md does not name {entry}"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lmms_eval_plugin.bench.cases import CASES
 from lmms_eval_plugin.bench.cli import main
+from lmms_eval_plugin.bench.memory.cases import CASES
 
 ROW_KEYS = {"case", "frames", "peak_mem_gb", "baseline_mem_gb", "prefill_s", "visual_tokens", "status",
             "mem_ratio_vs_stock", "prefill_ratio_vs_stock", "same_output_as_stock"}

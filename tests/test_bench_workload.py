@@ -5,7 +5,7 @@ assertions (CI machines vary); answers and reuse counts are checked."""
 import json
 
 from lmms_eval_plugin.bench.cli import main
-from lmms_eval_plugin.bench.workload import CASES
+from lmms_eval_plugin.bench.workload.workload import CASES
 
 
 def test_workload_bench_tiny(tmp_path):

@@ -189,8 +189,11 @@ def test_default_workers_follow_the_cpus_and_the_processes_on_the_node(monkeypat
     class Args:
         decode_workers, prefetch = "auto", "auto"
 
-    workers, depth = frame_source.decode_plan(Args)
+    workers, depth = frame_source.decode_plan(Args, on_cpu=False)  # the model on an accelerator: the CPUs decode
     assert depth == workers == frame_source.default_decode_workers()
+    assert frame_source.decode_plan(Args, on_cpu=True) == (0, 1)  # the model on the CPU: decode-only processes, one ahead
+    Args.decode_workers = 20  # prefetch=auto follows the workers, up to the documented cap
+    assert frame_source.decode_plan(Args, on_cpu=False) == (20, frame_source.MAX_PREFETCH)
     Args.decode_workers = 0
     assert frame_source.decode_plan(Args) == (0, 1)  # today's path: one video ahead in a thread
     Args.prefetch = 0
@@ -217,7 +220,7 @@ def test_auto_steps_back_to_in_process_when_shared_memory_is_small(monkeypatch):
     assert frame_source.decode_plan(Args)[0] == 2
     monkeypatch.setattr(frame_source, "shm_free_bytes", lambda: 32e9)
     Args.decode_workers = "auto"
-    assert frame_source.decode_plan(Args)[0] == frame_source.default_decode_workers()
+    assert frame_source.decode_plan(Args, on_cpu=False)[0] == frame_source.default_decode_workers()
 
 
 def test_a_worker_counts_a_zombie_owner_as_gone():

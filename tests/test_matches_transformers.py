@@ -1,14 +1,13 @@
 """With the method off, lvu_ext answers exactly what transformers' own processor +
 `model.generate` (and a direct forward pass) give for the same frames and prompt."""
 
-import numpy as np
 import pytest
 import torch
 import transformers
-from decord import VideoReader, cpu
 from transformers import AutoProcessor
 
 from conftest import FAMILIES, make_lm, make_request
+from video_fixtures import sampled_frames_plainly
 
 CONTEXT = "What happens in the video?\nA. left\nB. right\nAnswer with the option's letter from the given choices directly."
 CLASSES = {"llava_onevision": "LlavaOnevisionForConditionalGeneration", "llava_next_video": "LlavaNextVideoForConditionalGeneration"}
@@ -16,8 +15,7 @@ CLASSES = {"llava_onevision": "LlavaOnevisionForConditionalGeneration", "llava_n
 
 def oracle_inputs(checkpoint, video_path, num_frames, text_suffix=""):
     processor = AutoProcessor.from_pretrained(checkpoint)
-    vr = VideoReader(str(video_path), ctx=cpu(0))
-    frames = vr.get_batch(np.linspace(0, len(vr) - 1, num_frames, dtype=int).tolist()).asnumpy()
+    frames = sampled_frames_plainly(video_path, num_frames)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CONTEXT}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=prompt + text_suffix, videos=[frames], return_tensors="pt")

@@ -4,15 +4,14 @@ should reduce to the stock model or to transformers' own YaRN."""
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 import transformers
-from decord import VideoReader, cpu
 from transformers import AutoProcessor
 
 from conftest import FAMILIES, make_lm, make_request, write_video
 from lmms_eval_plugin.patches.rope_window import rotary_modules
+from video_fixtures import sampled_frames_plainly
 
 CONTEXT = "Which way does the block move?\nA. left\nB. right\nAnswer with the option's letter."
 GEN = {"max_new_tokens": 12, "temperature": 0}
@@ -74,8 +73,7 @@ def test_rope_ext_yarn_equals_transformers_yarn_checkpoint(tiny_checkpoints, sam
     model = transformers.LlavaOnevisionForConditionalGeneration.from_pretrained(yarn_ckpt).eval()
     assert model.model.language_model.rotary_emb.rope_type == "yarn"
     processor = AutoProcessor.from_pretrained(yarn_ckpt)
-    vr = VideoReader(str(sample_video), ctx=cpu(0))
-    frames = vr.get_batch(np.linspace(0, len(vr) - 1, 8, dtype=int).tolist()).asnumpy()
+    frames = sampled_frames_plainly(sample_video, 8)
     prompt = processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CONTEXT}]}], add_generation_prompt=True, tokenize=False
     )

@@ -1,13 +1,17 @@
 """The H.264/HEVC reader that skips unneeded non-reference frames (engine/sparse_decode.py)
-against decord, the independent oracle: same frame count, indices and pixels, on encodes
-with B-frames as real footage has them (x264 presets), in MP4 and MKV."""
+against the sequential decode, the definition of a frame (a plain PyAV decode of every
+frame, written here independently of the readers): same frame count, indices and pixels,
+on encodes with B-frames as real footage has them (x264 presets), in MP4 and MKV.
+tests/test_exact_frames.py holds the real-footage corpus against the FFmpeg binary."""
 
 import numpy as np
 import pytest
 
 from lmms_eval_plugin.bench.realistic_clip import ClipSpec, ensure_realistic_clip
 from lmms_eval_plugin.engine import sparse_decode
-from lmms_eval_plugin.engine.video import FramePlan, _decode_decord, load_video
+from lmms_eval_plugin.engine.frames import NotProvable
+from lmms_eval_plugin.engine.sequential_decode import decode_sequential
+from lmms_eval_plugin.engine.video import FramePlan, load_video, plan_indices
 
 CLIPS = {
     "veryfast_mp4": ClipSpec("veryfast_mp4", 320, 240, 8, preset="veryfast", keyframe_s=2),
@@ -24,6 +28,21 @@ def clips(tmp_path_factory):
     return {name: str(ensure_realistic_clip(folder, spec)) for name, spec in CLIPS.items()}
 
 
+def _every_frame(path: str):
+    """The sequential decode, plainly: every frame in the decoder's order, and the average rate."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        return [f.to_ndarray(format="rgb24") for f in container.decode(stream)], float(stream.average_rate)
+
+
+def _oracle(path: str, plan):
+    frames, fps = _every_frame(path)
+    idx, requested = plan_indices(plan, len(frames), fps)
+    return np.stack([frames[i] for i in idx]), idx, len(frames), fps, requested
+
+
 def _b_frames(path: str) -> int:
     import av
     from av.video.frame import PictureType
@@ -34,37 +53,34 @@ def _b_frames(path: str) -> int:
 
 @pytest.mark.parametrize("clip", CLIPS)
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.describe().replace(" ", "_"))
-def test_same_indices_and_pixels_as_decord(clips, clip, plan):
+def test_same_indices_and_pixels_as_the_sequential_decode(clips, clip, plan):
     path = clips[clip]
     assert _b_frames(path) > 0  # the frames it may skip exist
     frames, idx, total, fps, requested = sparse_decode.decode_sparse(path, plan)
-    d_frames, d_idx, d_total, d_fps, d_requested = _decode_decord(path, plan)
+    d_frames, d_idx, d_total, d_fps, d_requested = _oracle(path, plan)
     assert (total, fps, requested) == (d_total, d_fps, d_requested)
     assert idx.tolist() == d_idx.tolist()
     assert frames.shape == d_frames.shape and np.array_equal(frames, d_frames)
 
 
-@pytest.mark.parametrize("backend", ["pyav_sparse", "decord", "pyav"])
+@pytest.mark.parametrize("backend", ["pyav_sparse", "pyav_sequential"])
 @pytest.mark.parametrize("parts", [2, 3, 8])
 def test_parts_join_to_the_whole(clips, backend, parts):
     """Decode workers split one video into parts of whole processor chunks (part_slice)."""
-    from lmms_eval_plugin.engine import video as video_mod
-
-    decode = {"pyav_sparse": sparse_decode.decode_sparse, "decord": _decode_decord, "pyav": video_mod._decode_pyav}[backend]
+    decode = {"pyav_sparse": sparse_decode.decode_sparse, "pyav_sequential": decode_sequential}[backend]
     path, plan = clips["short_gops_mp4"], FramePlan(40)
-    whole, idx, *_ = _decode_decord(path, plan)
+    whole, idx, *_ = _oracle(path, plan)
     got = []
     for k in range(parts):
         frames, part_idx, *_ = decode(path, plan, chunk=16, part=(k, parts))
         assert part_idx.tolist() == idx.tolist()  # every part knows the whole video's indices
         got.extend(c for c in ([frames] if isinstance(frames, np.ndarray) else frames) if len(c))
-    if backend != "pyav":  # that one decodes a part as one array
-        assert [len(c) for c in got] == [16, 16, 8]
+    assert [len(c) for c in got] == [16, 16, 8]
     assert np.array_equal(np.concatenate(got), whole)
 
 
 def test_part_slices_are_whole_chunks_covering_all():
-    from lmms_eval_plugin.engine.video import part_slice
+    from lmms_eval_plugin.engine.frames import part_slice
 
     for n, chunk, parts in [(40, 16, 2), (40, 16, 3), (128, 16, 2), (5, 16, 2), (300, 16, 8), (17, None, 2)]:
         slices = [part_slice(n, chunk, (k, parts)) for k in range(parts)]
@@ -96,8 +112,8 @@ def test_these_encodes_have_frames_to_skip(clips, clip):
     assert decoded("NONREF") < 0.8 * decoded("DEFAULT")
 
 
-def test_other_codecs_go_to_decord(tmp_path):
-    """MPEG-4 Part 2 (not H.264): this reader declines it and decord reads it."""
+def test_other_codecs_go_to_the_sequential_reader(tmp_path):
+    """MPEG-4 Part 2 (not H.264): this reader declines it and the sequential decode reads it."""
     import av
 
     path = str(tmp_path / "mpeg4.mp4")
@@ -110,9 +126,10 @@ def test_other_codecs_go_to_decord(tmp_path):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    with pytest.raises(sparse_decode.NotSparse):
+    with pytest.raises(NotProvable):
         sparse_decode.decode_sparse(path, FramePlan(4))
-    assert load_video(path, FramePlan(4)).backend == "decord"
+    video = load_video(path, FramePlan(4))
+    assert video.backend == "pyav_sequential" and np.array_equal(video.frames, _oracle(path, FramePlan(4))[0])
 
 
 def test_h264_files_take_it(clips):

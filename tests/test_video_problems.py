@@ -8,12 +8,11 @@ from lmms_eval_plugin.engine.video import FramePlan, VideoError, load_video
 from video_fixtures import write_no_frames_video, write_noise_video, write_vfr_video
 
 
-def test_vfr_is_sampled_by_frame_index_by_both_decoders(tmp_path):
+@pytest.mark.parametrize("reader", ["auto", "sequential"])
+def test_vfr_is_sampled_by_frame_index(tmp_path, reader):
     path = str(write_vfr_video(tmp_path / "vfr.mp4", n_frames=16))
-    plan = FramePlan(num_frames=6)
-    _, d_idx, d_total, _, _ = video_mod._decode_decord(path, plan)
-    _, p_idx, p_total, _, _ = video_mod._decode_pyav(path, plan)
-    assert d_total == p_total == 16 and d_idx.tolist() == p_idx.tolist() == [0, 3, 6, 9, 12, 15]
+    video = load_video(path, FramePlan(num_frames=6), reader=reader)
+    assert video.total_frames == 16 and video.indices == [0, 3, 6, 9, 12, 15]
 
 
 def test_no_video_frames_is_its_own_reason(tmp_path):
@@ -32,13 +31,12 @@ def test_truncated_file_fails_whole(tmp_path):
     assert err.value.reason.startswith("unreadable or corrupt video")
 
 
-def test_pyav_fallback_when_decord_fails(tmp_path, monkeypatch):
+def test_sequential_reader_when_the_sparse_one_fails(tmp_path, monkeypatch):
     path = str(write_noise_video(tmp_path / "odd.mp4", size=(63, 47), n_frames=6))
 
     def fails(*args, **kwargs):
         raise RuntimeError("cannot open this")
 
-    monkeypatch.setattr(video_mod, "decode_sparse", fails)
-    monkeypatch.setattr(video_mod, "_decode_decord", fails)
+    monkeypatch.setattr(video_mod.sparse_decode, "decode_sparse", fails)
     video = load_video(path, FramePlan(num_frames=4))
-    assert video.backend == "pyav" and video.frames.shape == (4, 47, 63, 3)
+    assert video.backend == "pyav_sequential" and video.frames.shape == (4, 47, 63, 3)

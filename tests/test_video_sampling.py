@@ -21,16 +21,19 @@ def test_fps_with_cap():
     assert idx.tolist() == np.linspace(0, 39, 8, dtype=int).tolist() and requested == 8
 
 
-def test_decoders_agree(tmp_path):
+def test_readers_agree(tmp_path):
+    """The sparse reader, the sequential one and (where installed) decord see one video alike."""
     path = str(write_video(tmp_path / "v.mp4", n_frames=30))
-    from lmms_eval_plugin.engine import video as video_mod
-
     plan = FramePlan(num_frames=6)
-    d_frames, d_idx, d_total, _, _ = video_mod._decode_decord(path, plan)
-    p_frames, p_idx, p_total, _, _ = video_mod._decode_pyav(path, plan)
-    assert d_total == p_total == 30 and d_idx.tolist() == p_idx.tolist()
-    assert d_frames.shape == p_frames.shape
-    assert np.abs(d_frames.astype(int) - p_frames.astype(int)).mean() < 3  # same frames, decoder rounding aside
+    auto = load_video(path, plan)
+    sequential = load_video(path, plan, reader="sequential")
+    assert auto.backend == "pyav_sparse" and sequential.backend == "pyav_sequential"
+    assert auto.total_frames == sequential.total_frames == 30 and auto.indices == sequential.indices
+    assert np.array_equal(auto.frames, sequential.frames)
+    pytest.importorskip("decord")
+    decord = load_video(path, plan, reader="decord")
+    assert decord.total_frames == 30 and decord.indices == auto.indices
+    assert np.abs(decord.frames.astype(int) - auto.frames.astype(int)).mean() < 3  # same frames, decoder rounding aside
 
 
 def test_short_video_uses_what_exists(tmp_path):

@@ -94,3 +94,13 @@ def write_docs(path: Path, kinds_and_videos: list[tuple[str, str]]) -> Path:
     docs = [{"doc_id": i, "kind": kind, "video": video, "answer": "A"} for i, (kind, video) in enumerate(kinds_and_videos)]
     path.write_text(json.dumps(docs))
     return path
+
+
+def sampled_frames_plainly(path, n: int):
+    """`n` linspace frames of the sequential decode, read the plainest way (every frame
+    decoded in order by PyAV): the definition of a frame, independent of lvu_ext's readers."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack([frames[i] for i in np.linspace(0, len(frames) - 1, n, dtype=int)])

@@ -1,1 +1,2 @@
-"""Side-by-side memory/speed benchmark: stock transformers vs lvu_ext (`lvu-ext bench`)."""
+"""`lvu-ext bench`: one sub-package per thing measured (memory/, workload/, decode/, gpu_suite/), each with its
+output next to its measurement; cli.py dispatches, and the models, clips and machine facts they share sit here."""

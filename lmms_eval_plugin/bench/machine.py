@@ -3,7 +3,7 @@
 import os
 import platform
 
-from lmms_eval_plugin.bench.measure import GB
+GB = 1e9  # decimal GB, as GPUs are sold: "24 GB", "80 GB"
 
 
 def machine_info(device: str) -> dict:

@@ -106,7 +106,9 @@ def _write_clip(path: str, frames: int = 12) -> None:
 
 
 def video_decoders() -> list[Check]:
-    from lmms_eval_plugin.engine.video import FramePlan, _decode_decord, _decode_pyav
+    """The default readers (PyAV) must decode a generated clip; decord is optional (decoder=decord)."""
+    from lmms_eval_plugin.engine import decord_decode
+    from lmms_eval_plugin.engine.video import FramePlan, load_video
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = os.path.join(tmp, "clip.mp4")
@@ -115,29 +117,30 @@ def video_decoders() -> list[Check]:
         except Exception as exc:
             return [Check(FAIL, "PyAV", f"cannot write a test clip ({_error(exc)})", "pip install 'av>=15.1,<16'")]
         results = {}
-        for name, decode in (("decord", _decode_decord), ("PyAV", _decode_pyav)):
+        for name, reader in (("PyAV", "auto"), ("decord", "decord")):
+            if name == "decord" and not decord_decode.available():
+                results[name] = (None, "not installed: optional, only for decoder=decord (lmms-eval's legacy llava_onevision reader)")
+                continue
             try:
-                frames = decode(clip, FramePlan(num_frames=4))[0]
-                results[name] = (True, f"decoded 4 frames {tuple(frames.shape)} from a generated 12-frame clip")
+                video = load_video(clip, FramePlan(num_frames=4), reader=reader)
+                results[name] = (True, f"decoded 4 frames {tuple(video.frames.shape)} from a generated 12-frame clip ({video.backend})")
             except Exception as exc:
                 results[name] = (False, f"cannot decode a generated clip ({_error(exc)})")
-    decord_ok, pyav_ok = results["decord"][0], results["PyAV"][0]
-    out = [Check(OK if decord_ok else (WARN if pyav_ok else FAIL), "decord", results["decord"][1],
-                 "pip install decord==0.6.0  (PyAV is used meanwhile; it is slower)"),
-           Check(OK if pyav_ok else (WARN if decord_ok else FAIL), "PyAV", results["PyAV"][1],
-                 "pip install 'av>=15.1,<16'  (the fallback for files decord cannot open)")]
-    return out
+    pyav_ok, decord_ok = results["PyAV"][0], results["decord"][0]
+    return [Check(OK if pyav_ok else FAIL, "PyAV", results["PyAV"][1], "pip install 'av>=15.1,<16'  (lvu_ext's readers)"),
+            Check(OK if decord_ok is not False else WARN, "decord", results["decord"][1],
+                  "pip install 'lvu_ext[decord]'  (only needed for decoder=decord; x86_64 wheels only)")]
 
 
 def decode_workers() -> list[Check]:
     """What `decode_workers=auto` picks here, whether shared memory can carry the workers'
     output, and whether the optional torchcodec decoder can load."""
-    from lmms_eval_plugin.bench.decoders import available
-    from lmms_eval_plugin.engine.frame_source import MIN_SHM_BYTES, default_decode_workers, local_processes, shm_free_bytes, usable_cpus
+    from lmms_eval_plugin.bench.decode.decoders import available
+    from lmms_eval_plugin.engine.frame_source import MIN_SHM_BYTES, decode_choice, shm_free_bytes
+    from lmms_eval_plugin.model_args import parse_model_args
 
-    workers = default_decode_workers()
-    out = [Check(INFO, "decode workers", f"decode_workers=auto: {workers} per process ({usable_cpus()} CPUs, "
-                 f"{local_processes()} process(es) on this machine; at most 8)")]
+    workers, depth, why = decode_choice(parse_model_args(pretrained="tiny-random-onevision"))  # the defaults, placed as a run places them
+    out = [Check(INFO, "decode workers", f"decode_workers=auto: {workers} per process, {depth} video(s) ahead ({why})")]
     free = shm_free_bytes()
     if free is not None and free < MIN_SHM_BYTES:
         out.append(Check(WARN, "shared memory", f"/dev/shm has {free / 1e9:.2f} GB free: decode_workers=auto falls back to 0",

@@ -10,7 +10,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 # The packages whose version the doctor reports, in this order.
-CHECKED = ("lmms-eval", "transformers", "torch", "torchvision", "accelerate", "decord", "av", "filelock")
+CHECKED = ("lmms-eval", "transformers", "torch", "torchvision", "accelerate", "av", "filelock")
 
 
 def supported_ranges(distribution: str = "lvu_ext") -> dict[str, Requirement]:

@@ -14,6 +14,12 @@ does none of these (a killed worker ends the whole iteration). concurrent.future
 ProcessPoolExecutor gives per-video futures, cancellation, and detects a killed worker
 (BrokenProcessPool) instead of hanging.
 
+Every decode runs here, `decode_workers=0` included (then the workers only decode and hand
+the frames back; the processor stays in the main process), because only a process can be
+stopped: a decoder stuck in native code holds its thread for good. The model waits for a
+video at most its deadline (deadline.py); past it the workers are killed, the pool rebuilt,
+the video read once more with the sequential reader, then failed (WorkerPrefetcher.take).
+
 Each video is split into parts (two with two or more workers; whole processor chunks of
 `vision_batch` frames, video.part_slice), so the video the model needs next is decoded by
 two workers at once, and the parts join to exactly the whole video's output.
@@ -30,65 +36,45 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 import time
 from collections.abc import Hashable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.multiprocessing  # noqa: F401  registers shared-memory tensor pickling for the pool's queues
+from loguru import logger
 
-from lmms_eval_plugin.engine.video import FramePlan, SampledVideo, VideoError, load_video
+from lmms_eval_plugin.engine.deadline import AUTO, deadline_for
+from lmms_eval_plugin.engine.decode_process import (  # noqa: F401  _exit_with_owner, _owner_alive: re-exported for the tests
+    _exit_with_owner,
+    _owner_alive,
+    decode_frames,
+    init_process,
+    light_context,
+    process_cache,
+)
+from lmms_eval_plugin.engine.frames import FramePlan, SampledVideo, VideoError
+from lmms_eval_plugin.engine.video import load_video
 
-RETRIES = 1  # a video whose worker died is decoded once more in a fresh pool, then failed
+RETRIES = 1  # a video in flight when its pool broke is decoded once more in a fresh pool, then failed
 # Parts a video is split into: two halve the wait for the video needed now; each part reads
 # the file's packet index itself (a demux pass, ~1.5 GB/s), so more would cost more reading
 # than they save once the look-ahead is full.
 MAX_PARTS = 2
-WORKER_NICENESS = 10
-OWNER_POLL_S = 0.5  # how often a worker checks that the process it works for is alive
+SAFE_READER = "sequential"  # FFmpeg-order decode: the reader a hung or inconsistent video is read again with
 
 _worker: dict = {}  # inside a worker: the video processor, dtype and chunk size
 
 
-def _init_worker(video_processor, dtype: torch.dtype | None, vision_batch: int, owner_pid: int) -> None:
+def _init_worker(video_processor, dtype: torch.dtype | None, vision_batch: int, owner_pid: int, frame_cache: tuple | None = None) -> None:
     torch.set_num_threads(1)  # one core per worker: N workers use N cores, never N x all of them
     # the look-ahead only has to stay ahead: where the model itself runs on the CPU, its work
     # (the critical path once a video's frames are in) goes first
-    os.nice(WORKER_NICENESS)
+    init_process(owner_pid, frame_cache=frame_cache)
     _worker.update(processor=video_processor, dtype=dtype, vision_batch=vision_batch)
-    threading.Thread(target=_exit_with_owner, args=(owner_pid,), daemon=True, name="lvu_owner_watch").start()
-
-
-def _exit_with_owner(owner_pid: int) -> None:
-    """A worker's parent is the fork server, not the process it decodes for: if that process
-    is killed (SIGKILL, os._exit), nothing tells the pool, and the worker (with the fork
-    server and resource tracker it keeps alive) would live on holding the run's stdout and
-    stderr open, so a caller reading them to EOF waits forever. So it leaves with its owner."""
-    while _owner_alive(owner_pid):
-        time.sleep(OWNER_POLL_S)
-    os._exit(0)
-
-
-def _owner_alive(pid: int) -> bool:
-    """Alive and not a zombie: a killed process stays a zombie until its parent reaps it,
-    and a parent that first reads the child's output to EOF (subprocess.run) reaps it only
-    after every holder of that output, these workers included, has closed it."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no procfs (not Linux): signal 0 tells existence only
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # the pid now belongs to another user's process: ours is gone
-            return False
-        return True
 
 
 def _chunks(frames, size: int):
@@ -110,40 +96,86 @@ def preprocess(video_processor, frames, vision_batch: int, dtype: torch.dtype | 
     return torch.cat(out) if out else None
 
 
-def _decode_and_preprocess(path: str, plan: FramePlan, part: tuple[int, int]) -> SampledVideo:
-    video = load_video(path, plan, chunk=_worker["vision_batch"], part=part)
+def _load(path: str, plan: FramePlan, chunk: int | None, part: tuple[int, int], reader: str) -> SampledVideo:
+    return load_video(path, plan, chunk=chunk, part=part, reader=reader, cache=process_cache())
+
+
+def _decode_and_preprocess(path: str, plan: FramePlan, part: tuple[int, int], reader: str = "auto") -> SampledVideo:
+    video = _load(path, plan, _worker["vision_batch"], part, reader)
     try:
         pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"])
     except Exception:  # the decoder failed past its first chunk: the whole-part path (next backends), as in-process
-        video = load_video(path, plan, part=part)
+        video = _load(path, plan, None, part, reader)
         pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"])
     # the full-resolution frames stay here: only the processor's output crosses over
     return SampledVideo(np.empty((0,), np.uint8), video.indices, video.total_frames, video.avg_fps, video.requested,
-                        video.backend, pixels=pixels)
+                        video.backend, pixels=pixels, frame_cache=video.frame_cache)
+
+
+def _joined_cache_state(states: list[str]) -> str:
+    """One video's frame-cache state from its parts': a hit only when no part decoded."""
+    if all(state == "hit" for state in states):
+        return "hit"
+    return next((state for state in ("stored", "miss") if state in states), states[0])
+
+
+class PartsDisagree(Exception):
+    """A video's parts came from different readers, or disagree on its frame count or
+    indices: no part can be trusted to be the same video's frames as the other."""
 
 
 class VideoJob:
-    """One video as `parts` futures, one part of its frames each (video.part_slice), so that
-    idle workers share the video the model needs next; joined in order, the parts' outputs
-    are the whole video's (whole processor chunks each)."""
+    """One video as `parts` futures, one part of its frames each (frames.part_slice), so
+    that idle workers share the video the model needs next; joined in order, the parts'
+    outputs are the whole video's (whole processor chunks each). `reader` is passed to every
+    part: one video, one reader."""
 
-    def __init__(self, submit, path: str, plan: FramePlan, parts: int):
-        self.futures = [submit(_decode_and_preprocess, path, plan, (k, parts)) for k in range(parts)]
+    def __init__(self, submit, path: str, plan: FramePlan, parts: int, reader: str = "auto", work=None):
+        self.parts, self.reader = parts, reader
+        self.futures = [submit(work or _decode_and_preprocess, path, plan, (k, parts), reader) for k in range(parts)]
 
-    def cancel(self) -> None:
-        for future in self.futures:
-            future.cancel()
+    def cancel(self) -> bool:
+        """Cancel what has not started; False when a part is still running."""
+        return all(future.cancel() or future.done() for future in self.futures)
 
-    def finished(self) -> bool:
-        return all(f.done() and not f.cancelled() and f.exception() is None for f in self.futures)
+    def settled(self) -> bool:
+        """Every part done in a pool that did not break under it (a result or its own error):
+        nothing to decode again."""
+        return all(f.done() and not f.cancelled() and not isinstance(f.exception(), BrokenProcessPool) for f in self.futures)
+
+    def ran(self) -> bool:
+        """At least one part reached the pool (a part refused at submission never ran)."""
+        return any(not (f.done() and isinstance(f.exception(), NotSubmitted)) for f in self.futures)
 
     def result(self, timeout: float | None = None) -> SampledVideo:
-        parts = [future.result(timeout) for future in self.futures]
-        first = parts[0]
-        pixels = [part.pixels for part in parts if part.pixels is not None]
-        backends = dict.fromkeys(part.backend for part in parts if part.pixels is not None) or {first.backend: None}
-        return SampledVideo(first.frames, first.indices, first.total_frames, first.avg_fps, first.requested, "+".join(backends),
-                            pixels=torch.cat(pixels) if len(pixels) > 1 else (pixels[0] if pixels else None))
+        """The joined video; waits at most `timeout` s for all parts together (TimeoutError)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        outcomes = []
+        for future in self.futures:
+            remaining = None if end is None else max(0.0, end - time.monotonic())
+            try:
+                outcomes.append(future.result(remaining))
+            except VideoError as exc:
+                outcomes.append(exc)
+        failed = [o for o in outcomes if isinstance(o, VideoError)]
+        if failed and len(failed) < len(outcomes):
+            raise PartsDisagree(f"{len(failed)} of {len(outcomes)} parts failed ({failed[0].reason})")
+        if failed:
+            raise failed[0]
+        first = outcomes[0]
+        for part in outcomes[1:]:
+            if (part.backend, part.total_frames, part.indices) != (first.backend, first.total_frames, first.indices):
+                raise PartsDisagree(f"parts read by {first.backend} and {part.backend}: {first.total_frames} vs {part.total_frames} frames")
+        frames = [part.frames for part in outcomes if len(part.frames)]  # decode-only parts (decode_process.py)
+        pixels = [part.pixels for part in outcomes if part.pixels is not None]
+        return SampledVideo(frames[0] if len(frames) == 1 else (np.concatenate(frames) if frames else first.frames),
+                            first.indices, first.total_frames, first.avg_fps, first.requested, first.backend,
+                            pixels=torch.cat(pixels) if len(pixels) > 1 else (pixels[0] if pixels else None),
+                            frame_cache=_joined_cache_state([part.frame_cache for part in outcomes]))
+
+
+class NotSubmitted(BrokenProcessPool):
+    """The pool was already broken when a part was submitted: the part never ran."""
 
 
 def start_server(video_processor) -> None:
@@ -165,30 +197,82 @@ def _context(processor_module: str):
     return context
 
 
+@dataclass
+class _InFlight:
+    """A video submitted to the pool, and what its retries have used up."""
+
+    job: VideoJob
+    args: tuple  # (path, plan)
+    breaks: int = 0  # pool breaks it was in flight for (a worker died)
+    timeouts: int = 0  # deadlines it ran past
+
+
 class WorkerPrefetcher:
-    """The VideoPrefetcher interface (ahead / take / discard / close) over worker processes."""
+    """The VideoPrefetcher interface (ahead / take / discard / close) over worker processes.
+
+    Every wait for a video is bounded (`timeout`: the decode_timeout_s model arg, seconds or
+    auto, deadline.py): past it the pool's processes are killed, the pool rebuilt, the video
+    decoded once more with the sequential reader, then failed. A pool that breaks (a worker
+    killed, out of memory) whether the main process waits, submits or computes is rebuilt
+    and only the videos in flight are decoded again, each at most RETRIES more times.
+
+    `preprocess=False` (decode_workers=0): the workers only decode, one whole video each,
+    and hand the frames back; the video processor runs in the main process."""
 
     prepares_current = True  # the scheduler submits the video needed now first (scheduling.py)
 
-    def __init__(self, workers: int, depth: int, video_processor, dtype: torch.dtype | None, vision_batch: int):
+    def __init__(self, workers: int, depth: int, video_processor, dtype: torch.dtype | None, vision_batch: int,
+                 timeout: float | str = AUTO, preprocess: bool = True, reader: str = "auto", frames_via_shm: bool = True,
+                 frame_cache: tuple | None = None):
         self.workers = max(1, int(workers))
+        self.reader = reader  # the `decoder` model arg; SAFE_READER for retries
         self.depth = max(0, int(depth))
-        self._init = (video_processor, dtype, vision_batch, os.getpid())
+        self.timeout = timeout
+        self.parts = min(self.workers, MAX_PARTS) if preprocess else 1
+        self._module = type(video_processor).__module__
+        self.preprocess = preprocess
+        self._frames_via_shm = frames_via_shm  # decode only: frames back through /dev/shm, else the pipe
+        self._frame_cache = frame_cache  # (folder, cap GB) of the frame_cache model arg, or None
+        self._init = (video_processor, dtype, vision_batch, os.getpid(), frame_cache)
+        self.last_frame_cache = "off"  # the frame-cache state of the last video taken
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[Hashable, tuple[VideoJob, tuple]] = {}  # key -> (its job, its load args)
+        self._futures: dict[Hashable, _InFlight] = {}
         self._ahead: set[Hashable] = set()  # keys submitted before they were the current video
+        self._deadlines: dict[tuple, float] = {}
         self.prefetched = 0  # videos served from a look-ahead decode
-        self.restarts = 0  # pools replaced after a worker died
+        self.restarts = 0  # pools replaced after a worker died or a decode ran past its deadline
         self.last_wait_s = 0.0  # how long the last take() waited for its video
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(type(self._init[0]).__module__),
-                                             initializer=_init_worker, initargs=self._init)
+            if self.preprocess:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(self._module),
+                                                 initializer=_init_worker, initargs=self._init)
+            else:  # decode only: a torch-free process (decode_process.py)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=light_context(), initializer=init_process,
+                                                 initargs=(os.getpid(), self._frames_via_shm, self._frame_cache))
         return self._pool
 
-    def _submit(self, path: str, plan: FramePlan) -> VideoJob:
-        return VideoJob(self._executor().submit, path, plan, min(self.workers, MAX_PARTS))
+    def _call(self, fn, *args) -> Future:
+        """Submit to the pool; a pool that broke since (a worker died while the main process
+        computed) refuses with BrokenProcessPool: that part comes back as a failed future,
+        dealt with where the video is taken, like a break seen while waiting."""
+        try:
+            return self._executor().submit(fn, *args)
+        except BrokenProcessPool as exc:
+            future: Future = Future()
+            future.set_exception(NotSubmitted(str(exc)))
+            return future
+
+    def _job(self, args: tuple, reader: str | None = None, parts: int | None = None) -> VideoJob:
+        return VideoJob(self._call, *args, self.parts if parts is None else parts, reader or self.reader,
+                        None if self.preprocess else decode_frames)
+
+    def deadline_s(self, args: tuple) -> float:
+        key = tuple(args)
+        if key not in self._deadlines:
+            self._deadlines[key] = deadline_for(*args, self.timeout)
+        return self._deadlines[key]
 
     def ahead(self, jobs: list[tuple[Hashable, tuple]], keep: Hashable = None) -> None:
         wanted = {key for key, _ in jobs}
@@ -198,58 +282,103 @@ class WorkerPrefetcher:
             if len(self._futures) >= self.depth + 1:  # the current video and `depth` ahead
                 break
             if key not in self._futures:
-                self._futures[key] = (self._submit(*args), args)
+                self._futures[key] = _InFlight(self._job(args), args)
                 if key != keep:
                     self._ahead.add(key)
 
     def take(self, key: Hashable, args: tuple) -> SampledVideo:
-        """The video of `key`, preprocessed: the look-ahead result when there is one, else
-        decoded now in a worker. A video error is re-raised as the worker raised it."""
+        """The video of `key`: the look-ahead result when there is one, else decoded now in a
+        worker. A video error is re-raised as the worker raised it; a decode past its
+        deadline, or a video whose worker keeps dying, is raised as a VideoError too."""
         started = time.monotonic()
-        job, _ = self._futures.pop(key, (None, None))
-        if job is None:
-            job = self._submit(*args)
+        entry = self._futures.pop(key, None) or _InFlight(self._job(args), args)
         if key in self._ahead:
             self._ahead.discard(key)
             self.prefetched += 1
+        path, deadline = args[0], self.deadline_s(args)
         try:
-            for attempt in range(RETRIES + 1):
+            waiting_since = time.monotonic()
+            while True:
                 try:
-                    return job.result()
+                    video = entry.job.result(max(0.0, waiting_since + deadline - time.monotonic()))
+                    self.last_frame_cache = video.frame_cache
+                    return video
+                except PartsDisagree as exc:  # one video, one reader: read it again whole, with the safe reader
+                    logger.warning(f"lvu_ext: {path}: its parts disagree ({exc}); reading it again whole with reader={SAFE_READER}")
+                    entry.job = self._job(args, SAFE_READER, parts=1)
                 except BrokenProcessPool:
-                    self._restart()
-                    if attempt == RETRIES:
-                        raise VideoError(args[0], f"its decode worker process died {RETRIES + 1} times (killed, or out of memory)") from None
-                    job = self._submit(*args)
+                    if entry.breaks <= RETRIES:  # else a rebuild already gave up on it: the fresh pool stays
+                        self._rebuild(charged=entry if entry.job.ran() else None)
+                    if entry.breaks > RETRIES:
+                        raise VideoError(path, f"its decode worker process died {RETRIES + 1} times (killed, or out of memory)") from None
+                    logger.warning(f"lvu_ext: a decode worker died (killed, or out of memory) while {path} was decoded; "
+                                   "decoding the videos in flight again in a fresh pool")
+                    entry.job = self._job(args, entry.job.reader, entry.job.parts)
+                except TimeoutError:
+                    entry.timeouts += 1
+                    self._rebuild(charged=None, kill=True)  # its worker is stuck: only killing it frees it
+                    if entry.timeouts > RETRIES:
+                        raise VideoError(path, f"decode did not finish in {deadline:.0f} s") from None
+                    logger.warning(f"lvu_ext: {path}: decode did not finish in {deadline:.0f} s (decode_timeout_s); its worker was "
+                                   f"killed; reading it once more with reader={SAFE_READER}")
+                    entry.job = self._job(args, SAFE_READER, parts=1)
+                waiting_since = time.monotonic()
         finally:
             self.last_wait_s = time.monotonic() - started
 
-    def _restart(self) -> None:
-        """A dead worker breaks the whole pool: start a fresh one; the other look-ahead
-        videos are submitted again to it."""
-        broken = list(self._futures.items())
-        self._futures.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _rebuild(self, charged: _InFlight | None, kill: bool = False) -> None:
+        """Replace a broken (or, `kill`, a stuck) pool with a fresh one and submit again the
+        look-ahead videos that had not finished. A break is charged to every video that was
+        in flight (`charged`, the one taken, included; the pool does not say which worker held
+        which video); one past RETRIES keeps its failed futures and fails when taken. A kill
+        for a deadline charges no one else: the stuck video is known."""
+        in_flight = list(self._futures.items())
+        self._stop_pool(kill=kill)
         self.restarts += 1
-        for key, (job, args) in broken:
-            self._futures[key] = (job, args) if job.finished() else (self._submit(*args), args)
+        if charged is not None:
+            charged.breaks += 1
+        for _, entry in in_flight:
+            if entry.job.settled():
+                continue
+            if not kill and entry.job.ran():
+                entry.breaks += 1
+            if entry.breaks <= RETRIES:
+                entry.job = self._job(entry.args, entry.job.reader, entry.job.parts)
+
+    def _stop_pool(self, kill: bool) -> None:
+        """Shut the pool down; with `kill`, SIGKILL its processes first. Why the private
+        `_processes`: ProcessPoolExecutor has no way to stop a call that is running (cancel()
+        only drops queued ones, and shutdown() waits for running ones, or with wait=False
+        leaves a stuck worker running for good). Killing one worker breaks the pool; the
+        executor's own thread then ends the others and reaps them, which shutdown(wait=True)
+        waits for, so no process is left behind."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((pool._processes or {}).values())
+        if kill:
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=10)
 
     def discard(self, key: Hashable) -> None:
         self._ahead.discard(key)
-        job, _ = self._futures.pop(key, (None, None))
-        if job is not None:
-            job.cancel()
+        entry = self._futures.pop(key, None)
+        if entry is not None:
+            entry.job.cancel()
 
     def close(self) -> None:
-        for job, _ in self._futures.values():
-            job.cancel()
+        """Cancel the look-ahead and kill the workers: a part still running (its video no
+        longer asked for, maybe stuck) is not waited for, and a graceful shutdown can wait
+        forever on a pool one of whose workers was just killed (the queue lock it held)."""
+        for entry in self._futures.values():
+            entry.job.cancel()
         self._futures.clear()
         self._ahead.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._stop_pool(kill=True)
 
     def __enter__(self):
         return self

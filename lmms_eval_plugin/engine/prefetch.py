@@ -1,5 +1,9 @@
 """Decode the next videos in background threads (`prefetch=N`).
 
+No longer on a run's path: a decode in a thread cannot be stopped when it hangs, so every
+decode now runs in a process (decode_workers.py; `decode_workers=0` too). Kept for callers
+that load something other than video files; remove once none does.
+
 Frame decoding runs on the CPU; on a GPU machine the device would otherwise wait for it
 before every video. While the model works on one video, the next N distinct videos of
 the (grouped) request order are decoded by a thread pool. A prefetched video's failure

@@ -208,7 +208,7 @@ class LvuExt(lmms):
         override = compute_rope_override(self.model.config.text_config, self.rope_settings, n_visual)
         record = dict(
             frame_plan=plan.describe(), video=path, frames_requested=video.requested, frames_sampled=len(video.indices),
-            video_total_frames=video.total_frames, decoder=video.backend, wait_s=round(wait_s, 3), visual_tokens=n_visual,
+            video_total_frames=video.total_frames, decoder=video.backend, frame_cache=video.frame_cache, wait_s=round(wait_s, 3), visual_tokens=n_visual,
             rope_ext=self.rope_settings.variant, rope_base=self.rope_settings.base, s=round(override.s, 6), rope_applied=override.inv_freq is not None,
             attention_scaling=round(override.attention_scaling, 6), visual_window=self.rope_settings.visual_window,
             pooling=self.pooling_settings.mode, pooling_settings=describe_pooling(self.pooling_settings),

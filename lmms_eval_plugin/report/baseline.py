@@ -12,12 +12,15 @@ no Δ unless their source names the harness version.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lmms_eval_plugin.report.provenance import UNKNOWN
 from lmms_eval_plugin.report.runinfo import FRAME_KEYS, IDENTITY_KEYS, RUNTIME_KEYS
 
 DEFAULT_BASELINE = "rope_ext=none,pooling=native@32"
+# the frame labels of report rows (runinfo.Frames.label): a count, or a rate with its cap
+_FRAMES = re.compile(r"[1-9]\d*|\d+(?:\.\d+)?fps(?:<=[1-9]\d*)?")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ def parse_baseline(spec: str) -> BaselineSpec:
     settings, sep, frames = spec.rpartition("@")
     if not sep or not frames.strip():
         raise ValueError(f"--baseline {spec!r}: expected SETTINGS@FRAMES, e.g. {DEFAULT_BASELINE}")
+    if not _FRAMES.fullmatch(frames.strip()):
+        raise ValueError(f"--baseline {spec!r}: frame count {frames.strip()!r} is neither a count (e.g. 32) nor a rate (e.g. 1fps<=512)")
     pairs = []
     for part in filter(None, (p.strip() for p in settings.split(","))):
         key, eq, value = part.partition("=")
@@ -41,6 +46,13 @@ def parse_baseline(spec: str) -> BaselineSpec:
             raise ValueError(f"--baseline {spec!r}: {part!r} is not key=value")
         pairs.append((key.strip(), value.strip()))
     return BaselineSpec(tuple(pairs), frames.strip())
+
+
+def check_frames_present(spec: BaselineSpec, labels: set[str]) -> str:
+    """'' when some run has the baseline's frames, else the message naming what the runs have."""
+    if spec.frames in labels:
+        return ""
+    return f"--baseline {spec.label}: no run has {spec.frames} frames (the runs have: {', '.join(sorted(labels)) or 'none'}), so no row gets a Δ"
 
 
 def _is_baseline(row, spec: BaselineSpec) -> bool:

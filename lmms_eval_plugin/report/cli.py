@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", metavar="JSON", help="reference results file to use instead of the packaged one")
     p.add_argument(
         "--baseline",
-        default=baseline.DEFAULT_BASELINE,
+        default=None,
         metavar="SETTINGS@FRAMES",
         help=f"row the Δ columns are taken from, per checkpoint and harness version (default: {baseline.DEFAULT_BASELINE})",
     )
@@ -44,8 +44,33 @@ def main(argv=None) -> int:
         return 2
 
 
+def _check_inputs(args):
+    """(baseline spec, references) or ValueError naming every bad input in one line, before
+    any results file is read."""
+    problems = []
+    spec = refs = None
+    try:
+        spec = baseline.parse_baseline(args.baseline or baseline.DEFAULT_BASELINE)
+    except ValueError as exc:
+        problems.append(str(exc))
+    problems += [f"{p}: no such file or folder" for p in args.paths if not os.path.exists(p)]
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        problems.append(f"--out {args.out}: an existing file, not a folder")
+    problems += [f"--bench {p}: no such file" for p in args.bench if not os.path.isfile(p)]
+    if args.references is not None and not os.path.isfile(args.references):
+        problems.append(f"--references {args.references}: no such file")
+    elif not args.no_references:
+        try:
+            refs = references.load_references(args.references)
+        except (OSError, ValueError) as exc:
+            problems.append(f"--references {exc}" if args.references else str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return spec, refs or []
+
+
 def _run(args) -> int:
-    spec = baseline.parse_baseline(args.baseline)  # a bad spec fails before any file is read
+    spec, refs = _check_inputs(args)
     skipped: list[str] = []
     found = collect.collect(args.paths, skipped)
     if not found:
@@ -53,7 +78,11 @@ def _run(args) -> int:
             f"results files found under {', '.join(args.paths)}, but none for a known benchmark ({', '.join(BENCHMARKS)} or their *_lvu_* variants)"
         )
     records, superseded = collect.newest_per_setting(found)
-    refs = [] if args.no_references else references.load_references(args.references)
+    missing = baseline.check_frames_present(spec, {rec.frames.label for rec in records})
+    if missing and args.baseline is not None:  # asked for: refused; the default: said
+        raise ValueError(missing)
+    if missing:
+        log.warning("%s", missing)
     bench_rows = [row for path in args.bench for row in benchrows.load_bench(path)]
 
     def source_of(rec):

@@ -48,8 +48,30 @@ def citation(path: str | None = None) -> str:
     return _read(path).get("paper", "")
 
 
+_ROW_KEYS = ("model", "settings", "frames", "benchmark", "scores", "source")
+
+
+def check_layout(data, where: str) -> None:
+    """ValueError naming the first thing of the file that is not a reference results layout."""
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        got = type(data).__name__ if not isinstance(data, dict) else "an object without a \"rows\" list"
+        raise ValueError(f"{where}: expected a JSON object with a \"rows\" list (see data/{DATA_FILE}), got {got}")
+    for i, row in enumerate(data["rows"]):
+        missing = [k for k in _ROW_KEYS if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ValueError(f"{where}: rows[{i}] lacks {', '.join(missing)}")
+        if row["benchmark"] not in BENCHMARKS:
+            raise ValueError(f"{where}: rows[{i}] names benchmark {row['benchmark']!r}; known: {', '.join(BENCHMARKS)}")
+        if not isinstance(row["scores"], dict) or not all(isinstance(v, (int, float)) for v in row["scores"].values()):
+            raise ValueError(f"{where}: rows[{i}] scores must map columns to numbers")
+
+
 def load_references(path: str | None = None) -> list[Reference]:
-    data = _read(path)
+    try:
+        data = _read(path)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    check_layout(data, path or DATA_FILE)
     refs = []
     for row in data["rows"]:
         bench = BENCHMARKS[row["benchmark"]]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 
-from lmms_eval_plugin.reproduce import commands, output, plan, runner
+from lmms_eval_plugin.reproduce import commands, lifecycle, output, plan, precheck, runner
 from lmms_eval_plugin.reproduce.tables import load_table, table_names
 from lmms_eval_plugin.reproduce.verdict import compare
 
@@ -35,12 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-prompt", default=commands.PAPER_SYSTEM_PROMPT,
                    help="system turn of every prompt (default: the paper's harness prompt); '' keeps the checkpoint's own template")
     p.add_argument("--model-args", default="", help="more lvu_ext model args for every row, e.g. attn_implementation=flash_attention_2")
+    p.add_argument("--frame-cache", default=None, metavar="DIR|off",
+                   help="frame cache shared by the rows, so the table decodes each video once (default: OUT/frame_cache; "
+                        "off: every row decodes; docs/frame-cache.md)")
     p.add_argument("--rows", help="comma-separated row ids to run (default: every runnable row); the others stay in the output as not run")
     p.add_argument("--dry-run", action="store_true", help="print one lmms-eval command per row on stdout and exit")
     return p
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if not log.handlers:  # our lines only: libraries' INFO logging stays theirs
         handler = logging.StreamHandler(sys.stderr)
@@ -51,11 +57,50 @@ def main(argv=None) -> int:
     if args.processes < 1:
         print("lvu-ext reproduce: error: --processes must be at least 1", file=sys.stderr)
         return 2
+    lifecycle.catch_interrupts()
+    progress = Progress()
     try:
-        return _run(args)
-    except (runner.StaleRowError, UsageError) as exc:
+        return _run(args, progress)
+    except (runner.StaleRowError, UsageError, precheck.PrecheckError, lifecycle.FolderBusy) as exc:
         print(f"lvu-ext reproduce: error: {exc}", file=sys.stderr)
         return 2
+    except lifecycle.Interrupted as exc:
+        print(f"lvu-ext reproduce: stopped by {exc}: {progress.summary()}; resume with: {_resume_line(argv, args)}", file=sys.stderr)
+        return 128 + exc.signum
+
+
+class Progress:
+    """What an interrupted command had finished, for its one closing line."""
+
+    def __init__(self):
+        self.done: list[str] = []
+        self.failed: list[str] = []
+        self.current: str | None = None
+        self.total = 0
+
+    def summary(self) -> str:
+        if not self.total:
+            return "no row started"
+        parts = [f"{len(self.done)} of {self.total} row(s) finished" + (f" ({', '.join(self.done)})" if self.done else "")]
+        if self.failed:
+            parts.append(f"failed: {', '.join(self.failed)}")
+        if self.current:
+            parts.append(f"{self.current} stopped part way (its answers so far are kept in its journal)")
+        return "; ".join(parts)
+
+
+def _resume_line(argv: list[str], args) -> str:
+    """The same command with --out spelled out absolute: it reruns nothing finished."""
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--out":
+            skip = True
+        elif not item.startswith("--out="):
+            rest.append(item)
+    out = Path(args.out or f"reproduce_{args.table}").resolve()
+    return shlex.join(["lvu-ext", "reproduce", *rest, "--out", str(out)])
 
 
 def _invocation(args) -> commands.Invocation:
@@ -63,10 +108,17 @@ def _invocation(args) -> commands.Invocation:
 
     out = Path(args.out or f"reproduce_{args.table}").resolve()
     return commands.Invocation(pretrained=args.pretrained, out=out, include_path=str(Path(args.include_path or tasks_dir()).resolve()),
-                               limit=args.limit, processes=args.processes, system_prompt=args.system_prompt, model_args=args.model_args)
+                               limit=args.limit, processes=args.processes, system_prompt=args.system_prompt, model_args=args.model_args,
+                               frame_cache=_frame_cache(args, out))
 
 
-def _run(args) -> int:
+def _frame_cache(args, out: Path) -> str | None:
+    if args.frame_cache == "off":
+        return None
+    return str(Path(args.frame_cache).resolve()) if args.frame_cache else str(out / "frame_cache")
+
+
+def _run(args, progress: Progress) -> int:
     table = load_table(args.table)
     inv = _invocation(args)
     rows = table.runnable
@@ -77,6 +129,10 @@ def _run(args) -> int:
             raise UsageError(f"--rows {', '.join(unknown)}: not runnable rows of {table.name} "
                              f"(its rows: {', '.join(r.id for r in rows)})")
         rows = [r for r in rows if r.id in wanted]
+    precheck.check(inv, rows, tasks=False)  # cheap and certain: before the lock and the plan
+    lock = None if args.dry_run else lifecycle.lock_folder(inv.out)
+    if not args.dry_run:  # a dry run may print commands for tasks installed elsewhere
+        precheck.check(inv, rows, model_args=False)
     argvs = {row.id: commands.lmms_eval_argv(inv, row) for row in rows}
     for row in table.rows:
         if not row.runnable:
@@ -95,27 +151,40 @@ def _run(args) -> int:
         runner.check_folder(row, commands.row_dir(inv, row), argvs[row.id])
     measured, failed = {}, {}
     todo = [row for row in rows if row.id not in done]
+    progress.total = len(rows)
     for row in rows:
         folder = commands.row_dir(inv, row)
         if row.id in done:
             log.info("%s: results already in %s, not run again", row.id, folder)
             measured[row.id] = found[row.id]
+            progress.done.append(row.id)
             continue
         position = todo.index(row) + 1
         log.info("[%d/%d] %s: %s on %s (log: %s)", position, len(todo), row.id, row.task, args.pretrained, folder / runner.LOG_FILE)
-        got, why = runner.run_row(row, folder, argvs[row.id], needs[row.id].frames_per_doc)
+        progress.current = row.id
+        got, why = runner.run_row(row, folder, argvs[row.id])
+        progress.current = None
         if why:
             failed[row.id] = f"failed: {why}"
+            progress.failed.append(row.id)
             log.error("%s %s", row.id, failed[row.id])
         else:
             measured[row.id] = got
+            progress.done.append(row.id)
             log.info("%s: %s %s %.2f on %s question(s)", row.id, row.benchmark, row.column, got.score, got.n)
-        rest = [needs[r.id].frames for r in todo[position:]]
+        rest = [needs[r.id] for r in todo[position:]]
         if rest:
-            log.info("time for the %d row(s) left: %s", len(rest), plan.estimate_hours(rest, _timed(table, inv), inv.processes))
+            log.info("time for the %d row(s) left: %s", len(rest),
+                     plan.estimate_hours([n.sampled for n in rest], _timed(table, inv), inv.processes, _why_unsampled(rest)))
     lines = compare(table, measured, failed)
     _write(table, lines, inv, args)
+    if lock is not None:
+        os.close(lock)
     return 1 if failed else 0
+
+
+def _why_unsampled(needs: list) -> str:
+    return next((n.why_unsampled for n in needs if n.sampled is None and n.why_unsampled), "")
 
 
 def _timed(table, inv):
@@ -126,16 +195,24 @@ def _say_plan(table, rows, needs, done, inv) -> None:
     pending = [row for row in rows if row.id not in done]
     docs = [needs[r.id].docs for r in pending]
     frames = [needs[r.id].frames for r in pending]
+    sampled = [needs[r.id].sampled for r in pending]
     known = all(d is not None for d in docs)
     log.info("%s: %d runnable row(s), %d already in %s, %d to run", table.name, len(rows), len(done), inv.out, len(pending))
+    log.info("frame cache: %s", f"{inv.frame_cache} (shared by the rows: each video is decoded once for the table; "
+             "--frame-cache off to decode in every row)" if inv.frame_cache else "off (every row decodes its videos)")
     for row in pending:
         n = needs[row.id]
         what = (f"{n.docs} question(s) on {n.videos if n.videos is not None else 'an unknown number of'} video(s), "
-                f"up to {n.frames} frames{' (a rate, capped)' if n.rate_based else ''}") if n.docs is not None else f"size unknown: {n.why_unknown}"
+                f"up to {n.frames} frames{' (a rate, capped)' if n.rate_based else ''}; "
+                f"{n.sampled if n.sampled is not None else 'unknown'} frames to sample"
+                f"{'' if n.sampled is not None else f' ({n.why_unsampled})'}") if n.docs is not None else f"size unknown: {n.why_unknown}"
         log.info("  %s (%s): %s", row.id, row.task, what)
     if pending:
         total = f"{sum(docs)} question(s), up to {sum(frames)} frames" if known and all(f is not None for f in frames) else "size partly unknown"
-        log.info("to run: %s; time: %s", total, plan.estimate_hours(frames, _timed(table, inv), inv.processes))
+        if all(f is not None for f in sampled):
+            total += f", {sum(sampled)} frames to sample on these videos"
+        log.info("to run: %s; time: %s", total,
+                 plan.estimate_hours(sampled, _timed(table, inv), inv.processes, _why_unsampled([needs[r.id] for r in pending])))
 
 
 def _write(table, lines, inv, args) -> None:

@@ -25,6 +25,7 @@ class Invocation:
     processes: int = 1
     system_prompt: str = PAPER_SYSTEM_PROMPT
     model_args: str = ""  # appended to every row's (device_map, attn_implementation, ...)
+    frame_cache: str | None = None  # the rows' shared frame cache (docs/frame-cache.md): each video decoded once per table; None = off
 
 
 def row_dir(inv: Invocation, row: Row) -> Path:
@@ -37,6 +38,8 @@ def model_args(inv: Invocation, row: Row) -> str:
         parts.append(f"system_prompt={inv.system_prompt}")
     # the journal lets a row killed part way resume at the document it stopped on
     parts.append(f"resume_journal={row_dir(inv, row) / 'journal'}")
+    if inv.frame_cache and "frame_cache=" not in f",{inv.model_args}":  # the user's own --model-args frame_cache wins
+        parts.append(f"frame_cache={inv.frame_cache}")
     if inv.model_args:
         parts.append(inv.model_args)
     return ",".join(p for p in parts if p)

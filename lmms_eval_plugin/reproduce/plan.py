@@ -28,6 +28,8 @@ class RowNeeds:
     frames_per_doc: int | None  # the cap for rate-based sampling
     rate_based: bool
     why_unknown: str = ""
+    sampled: int | None = None  # frames the plan really samples on these videos (a short clip gives all it has)
+    why_unsampled: str = ""  # why `sampled` is unknown
 
     @property
     def frames(self) -> int | None:
@@ -64,6 +66,35 @@ def _frames_of(config: dict) -> tuple[int | None, bool]:
     return None, False
 
 
+def _frame_plan(config: dict):
+    from lmms_eval_plugin.engine.frames import FramePlan
+
+    meta = config.get("metadata") or {}
+    if "lvu_num_frames" in meta:
+        return FramePlan(num_frames=int(meta["lvu_num_frames"]))
+    if "lvu_fps" in meta:
+        return FramePlan(num_frames=None, fps=float(meta["lvu_fps"]), max_frames=meta.get("lvu_max_frames"))
+    return None
+
+
+def sampled_on(plan, header: tuple[int, float]) -> int:
+    """Frames lvu_ext samples from a video of `header` = (frames, fps): its own indices."""
+    from lmms_eval_plugin.engine.frames import plan_indices
+
+    return len(plan_indices(plan, *header)[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def video_header(path: str) -> tuple[int, float] | None:
+    """(frames, fps) from the container's header, without decoding; None when unreadable."""
+    from lmms_eval_plugin.check_videos.probe import probe
+
+    info = probe(path)
+    fps = info.get("stated_fps")
+    frames = info.get("listed_frames") or (round(info["duration_s"] * fps) if info.get("duration_s") and fps else None)
+    return (int(frames), float(fps)) if frames and fps else None
+
+
 def _limited(n: int, limit: str | None) -> int:
     # lmms-eval's get_sample_size: a fraction below 1 is a share, else a count
     if limit is None:
@@ -75,20 +106,32 @@ def _limited(n: int, limit: str | None) -> int:
 def row_needs(row: Row, table: Table, include_path: str, limit: str | None, cache: dict) -> RowNeeds:
     if row.task not in cache:
         cache[row.task] = _count(row.task, table.video_fields.get(row.benchmark), include_path)
-    config, docs, videos, why = cache[row.task]
+    config, docs, videos, why, headers = cache[row.task]
     frames, rate = _frames_of(config) if config else (None, False)
     if docs is None:
-        return RowNeeds(None, None, frames, rate, why)
+        return RowNeeds(None, None, frames, rate, why, why_unsampled=why)
     n = _limited(docs, limit)
+    plan = _frame_plan(config)
+    sampled, why_unsampled = None, ""
+    if plan is None:
+        why_unsampled = "the task names no lvu_ext frame plan"
+    elif isinstance(headers, str):
+        why_unsampled = headers
+    else:
+        known = headers[:n]
+        if any(h is None for h in known):
+            why_unsampled = f"{sum(h is None for h in known)} of {n} question(s)' videos could not be read here"
+        else:
+            sampled = sum(sampled_on(plan, h) for h in known)
     # under --limit the videos are those of the first n documents
-    return RowNeeds(n, videos(n) if videos else None, frames, rate)
+    return RowNeeds(n, videos(n) if videos else None, frames, rate, sampled=sampled, why_unsampled=why_unsampled)
 
 
 def _count(task: str, video_field: str | None, include_path: str):
     try:
         config = task_config(task, include_path)
     except Exception as exc:  # an index that does not hold it: said, not fatal before a dry run
-        return None, None, None, f"{type(exc).__name__}: {exc}"
+        return None, None, None, f"{type(exc).__name__}: {exc}", ""
     try:
         import datasets
 
@@ -99,9 +142,29 @@ def _count(task: str, video_field: str | None, include_path: str):
         keys = list(data[video_field]) if video_field and video_field in data.column_names else None
     except Exception as exc:  # offline, gated, not downloaded: the counts are unknown, the run may still work
         log.info("could not count the documents of %s: %s", task, exc)
-        return config, None, None, f"its annotations could not be loaded here ({type(exc).__name__})"
+        return config, None, None, f"its annotations could not be loaded here ({type(exc).__name__})", ""
     videos = (lambda n: len(set(keys[:n]))) if keys is not None else None
-    return config, len(data), videos, ""
+    return config, len(data), videos, "", _headers(config, data, keys)
+
+
+def _headers(config: dict, data, keys) -> list | str:
+    """Per document, its video's (frames, fps) from the header, or why they are unknown."""
+    to_visual = config.get("doc_to_visual")
+    if not callable(to_visual):
+        return "the task's doc_to_visual is not a function"
+    by_key: dict = {}
+    headers = []
+    for i, doc in enumerate(data):
+        key = keys[i] if keys is not None else i
+        if key not in by_key:
+            try:
+                paths = to_visual(doc)
+            except (Exception, SystemExit) as exc:  # Video-MME's utils sys.exit() on a missing video
+                return f"its videos are not here ({type(exc).__name__}: {str(exc)[:200]})"
+            path = paths[0] if isinstance(paths, (list, tuple)) and len(paths) == 1 and isinstance(paths[0], str) else None
+            by_key[key] = video_header(path) if path else None
+        headers.append(by_key[key])
+    return headers
 
 
 def timed_rows(table: Table, row_dir_of) -> list[dict]:
@@ -116,15 +179,15 @@ def timed_rows(table: Table, row_dir_of) -> list[dict]:
     return timed
 
 
-def estimate_hours(pending_frames: list[int | None], timed: list[dict], processes: int) -> str:
-    """Hours for the pending rows at the timed rows' seconds per frame (frames dominate the
-    cost of a video LMM request), or why there is no estimate."""
+def estimate_hours(pending_frames: list[int | None], timed: list[dict], processes: int, why_unknown: str = "") -> str:
+    """Hours for the pending rows at the timed rows' seconds per sampled frame (frames
+    dominate the cost of a video LMM request), or why there is no estimate."""
     if not pending_frames:
         return "nothing left to run"
     if not timed:
         return "unknown: no row of this table has been timed in this folder yet (an estimate is logged after each row)"
     if any(f is None for f in pending_frames):
-        return "unknown: the frame count of some rows is unknown"
+        return f"unknown: the frames some rows will sample are unknown{f' ({why_unknown})' if why_unknown else ''}"
     per_frame = sum(t["wall_s"] for t in timed) / sum(t["frames"] for t in timed)
     hours = per_frame * sum(pending_frames) / 3600
     return (f"about {_duration(hours)} on this node ({_duration(hours * processes)} of device time at {processes} process(es)), "

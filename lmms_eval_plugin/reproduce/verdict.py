@@ -8,7 +8,14 @@ with p the paper's scores as fractions. Both rows answer the same questions, so 
 noise of a paired difference is smaller: the bound is conservative, it flags a gain that is
 clearly not there, it does not certify a small one. On Video-MME (2,700 questions, p near
 0.6) it is about 2.7 points. MLVU's M-Avg is a mean of per-type accuracies; the binomial
-bound is an approximation there."""
+bound is an approximation there.
+
+Sample. Below MIN_QUESTIONS questions there is no verdict ("too few questions to decide"):
+at n = 100 and p near 0.6 the tolerance is already 14 points, nearly three times the largest
+difference in the paper's tables (+5.1), and the normal approximation behind it wants
+n p (1 - p) well above 10; fewer questions would let any row "reproduce". From
+MIN_QUESTIONS up to the benchmark's full set (FULL_SET) the verdict stands but says the
+sample it rests on and the interval its tolerance gives the paper's Δ."""
 
 from __future__ import annotations
 
@@ -19,6 +26,10 @@ from lmms_eval_plugin.reproduce.tables import Row, Table
 
 REPRODUCES = "reproduces"
 DIFFERS = "differs"
+MIN_QUESTIONS = 100
+# Questions of each benchmark's full scored set, as the harness scores it (the papers'
+# tables): Video-MME 900 videos x 3; MLVU dev's 7 multiple-choice types; LongVideoBench val.
+FULL_SET = {"videomme": 2700, "mlvu_dev": 2174, "longvideobench_val_v": 1337}
 
 
 @dataclass
@@ -41,6 +52,7 @@ class Line:
     measured_delta: float | None = None
     tolerance: float | None = None
     verdict: str = ""
+    sample: str = ""  # the sample a verdict rests on, when not the benchmark's full set
 
     @property
     def delta_gap(self) -> float | None:
@@ -92,4 +104,13 @@ def _judge(line: Line, base_measured: Measured, base: Row) -> None:
         line.verdict = "no verdict: the results name no sample count"
         return
     line.tolerance = tolerance(line.row.paper, base.paper, n)
+    full = FULL_SET.get(line.row.benchmark)
+    if n < MIN_QUESTIONS:
+        line.verdict = f"no verdict: too few questions to decide ({n} scored; a verdict needs at least {MIN_QUESTIONS})"
+        line.sample = f"{n} of {f'{full:,}' if full else 'the full set of'} questions"
+        return
     line.verdict = REPRODUCES if abs(line.delta_gap) <= line.tolerance else DIFFERS
+    if full is None or n < full:
+        low, high = line.measured_delta - line.tolerance, line.measured_delta + line.tolerance
+        line.sample = (f"{n} of {f'{full:,}' if full else 'an unknown number of'} questions: the paper's Δ {line.paper_delta:+.1f} "
+                       f"reproduces within [{low:+.1f}, {high:+.1f}]")

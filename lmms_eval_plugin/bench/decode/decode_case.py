@@ -2,7 +2,7 @@
 clip x backend x frame count): time to sample the frames, the process's peak RSS, the
 indices, a hash per frame, and a few frames kept for a pixel difference.
 
-    python -m lmms_eval_plugin.bench.decode_case BACKEND PATH FRAMES OUT_JSON
+    python -m lmms_eval_plugin.bench.decode.decode_case BACKEND PATH FRAMES OUT_JSON
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ KEPT = 8  # frames kept (evenly spaced) for the pixel difference against decord
 
 
 def measure(backend: str, path: str, frames: int, out: Path) -> dict:
-    from lmms_eval_plugin.bench.decoders import BACKENDS
+    from lmms_eval_plugin.bench.decode.decoders import BACKENDS
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmms_eval_plugin.bench.cases import CASES, DESCRIPTION, STOCK
+from lmms_eval_plugin.bench.memory.cases import CASES, DESCRIPTION, STOCK
 
 JSON_NAME, MD_NAME, PNG_NAME = "bench.json", "bench.md", "bench.png"
 STYLES = {STOCK: ("k", "o", "-"), "lvu_ext_off": ("tab:blue", "s", "--"), "lvu_ext_vcwe": ("tab:orange", "^", "-."),

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 
-def _same(row: dict) -> str:
-    if row.get("backend") == "decord":
+def _same(row: dict, reference: str = "decord") -> str:
+    if row.get("backend") == reference:
         return "reference"
     if "frames_identical" not in row:
         return ""
@@ -19,7 +19,35 @@ def _same(row: dict) -> str:
     return f"{row['frames_differing']} of {row['returned']} frames differ{diff}"
 
 
+def corpus_markdown(report: dict) -> str:
+    """One row per file x frames, one column per reader: exact or how it is wrong, and its time."""
+    m, readers = report["machine"], report["backends"]
+    out = ["# Frame readers on real-world encodes (`lvu-ext bench --decode --clips corpus`)", "",
+           f"Machine: {m['device_name']}, {m['cpu_cores']} cores; command `{report['command']}`; wall {report['wall_s']} s. "
+           "Each cell: the reader's wall time in one fresh process and whether its frames equal FFmpeg's sequential decode "
+           "(the ffmpeg binary; same frame count, indices and pixels). \u2713 = exact.", "",
+           "| file | failure class | frames | " + " | ".join(readers) + " |", "|---|---|---:|" + "---|" * len(readers)]
+    failure = {c["name"]: c.get("failure", "") for c in report["clips"]}
+    cells: dict = {}
+    for r in report["rows"]:
+        if "error" in r:
+            cell = "error: " + r["error"][:80].replace("|", "/")
+        else:
+            verdict = "\u2713" if r.get("exact") else ("indices differ; " if r.get("indices_equal") is False else "") + _same(r, report["reference"])
+            cell = f"{r['seconds']:.2f} s {verdict}".replace("|diff|", "abs diff")
+        cells.setdefault((r["clip"], r["frames"]), {})[r["backend"]] = cell
+    for (clip, n), by in cells.items():
+        out.append(f"| {clip} | {failure.get(clip, '')} | {n} | " + " | ".join(by.get(b, "") for b in readers) + " |")
+    exact = {b: sum(1 for r in report["rows"] if r["backend"] == b and r.get("exact")) for b in readers}
+    total = {b: sum(1 for r in report["rows"] if r["backend"] == b) for b in readers}
+    out += ["", "Exact cells per reader: " + ", ".join(f"`{b}` {exact[b]}/{total[b]}" for b in readers), "",
+            "| file | what it is |", "|---|---|"] + [f"| {c['name']} | {c['describe']} |" for c in report["clips"]]
+    return "\n".join(out) + "\n"
+
+
 def markdown(report: dict) -> str:
+    if report.get("reference") == "ffmpeg":
+        return corpus_markdown(report)
     m = report["machine"]
     out = ["# Frame readers on realistic clips (`lvu-ext bench --decode`)", "",
            f"Machine: {m['device_name']}, {m['cpu_cores']} cores, {m['ram_gb']:.0f} GB; command `{report['command']}`; "

@@ -3,7 +3,7 @@ the issue's goals, each stated as met / not met / not measured."""
 
 from __future__ import annotations
 
-from lmms_eval_plugin.bench.cases import CASES, CHUNKED, DEFAULT, METHOD_OFF, STOCK
+from lmms_eval_plugin.bench.memory.cases import CASES, CHUNKED, DEFAULT, METHOD_OFF, STOCK
 
 MET, NOT_MET, NOT_MEASURED = "met", "not met", "not measured"
 ROW_KEYS = ("case", "frames", "peak_mem_gb", "baseline_mem_gb", "peak_before_lm_gb", "prefill_s", "ttft_s", "total_s",

@@ -3,10 +3,14 @@ numpy linspace over the decoded frames (lmms-eval's convention, lvu_ext's frame 
 and returns (indices, frames as (n, H, W, 3) uint8); a reader that cannot say which
 indices it read returns None for them.
 
-  pyav_sparse      lvu_ext's reader of H.264/HEVC (engine/sparse_decode.py): PyAV, one
-                   thread, skipping the non-reference frames no sampled frame needs
-  decord           lvu_ext's reader of other codecs (engine/video.py): decord, one thread
-  pyav             lvu_ext's fallback: PyAV, a counting pass then a converting pass
+  pyav_sparse      lvu_ext's fast reader of H.264/HEVC in MP4/MOV/MKV/FLV (engine/sparse_decode.py):
+                   PyAV, one thread, skipping the non-reference frames no sampled frame needs
+                   and seeking past GOPs without one; declines what it cannot prove exact
+  pyav_sequential  lvu_ext's exact reader of everything else (engine/sequential_decode.py):
+                   FFmpeg's sequential decode, a packet-counting pass then one decoding pass
+  auto             lvu_ext's default (engine/video.py): pyav_sparse where it is exact, else pyav_sequential
+  decord           decord, one thread (decoder=decord, optional)
+  pyav             PyAV, a decoding pass to count then a converting pass
   pyav_threaded    the same two passes with FFmpeg's frame+slice threading
   lmms_eval        lmms-eval's own `read_video` (PyAV, threaded; what its built-in models use)
   torchcodec       PyTorch's decoder (needs a system FFmpeg; optional)
@@ -20,9 +24,9 @@ from lmms_eval_plugin.engine.video import FramePlan, uniform_indices
 
 
 def _decord(path: str, n: int):
-    from lmms_eval_plugin.engine.video import _decode_decord
+    from lmms_eval_plugin.engine.decord_decode import decode_decord
 
-    frames, idx, *_ = _decode_decord(path, FramePlan(n))
+    frames, idx, *_ = decode_decord(path, FramePlan(n))
     return [int(i) for i in idx], frames
 
 
@@ -31,6 +35,20 @@ def _pyav_sparse(path: str, n: int):
 
     frames, idx, *_ = decode_sparse(path, FramePlan(n))
     return [int(i) for i in idx], frames
+
+
+def _pyav_sequential(path: str, n: int):
+    from lmms_eval_plugin.engine.sequential_decode import decode_sequential
+
+    frames, idx, *_ = decode_sequential(path, FramePlan(n))
+    return [int(i) for i in idx], frames
+
+
+def _auto(path: str, n: int):
+    from lmms_eval_plugin.engine.video import load_video
+
+    video = load_video(path, FramePlan(n))
+    return video.indices, video.frames
 
 
 def _pyav(path: str, n: int, threaded: bool = False):
@@ -68,6 +86,8 @@ def _torchcodec(path: str, n: int):
 BACKENDS = {
     "decord": _decord,
     "pyav_sparse": _pyav_sparse,
+    "pyav_sequential": _pyav_sequential,
+    "auto": _auto,
     "pyav": _pyav,
     "pyav_threaded": lambda path, n: _pyav(path, n, threaded=True),
     "lmms_eval": _lmms_eval,

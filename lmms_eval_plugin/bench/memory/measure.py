@@ -8,7 +8,7 @@ import time
 
 import torch
 
-GB = 1e9  # decimal GB, as GPUs are sold: "24 GB", "80 GB"
+from lmms_eval_plugin.bench.machine import GB
 
 
 def _proc_status_bytes(field: str) -> int | None:

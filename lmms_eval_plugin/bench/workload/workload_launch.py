@@ -1,4 +1,4 @@
-"""`python -m lmms_eval_plugin.bench.workload_launch <lmms-eval args>`: the lmms-eval CLI,
+"""`python -m lmms_eval_plugin.bench.workload.workload_launch <lmms-eval args>`: the lmms-eval CLI,
 unchanged, with the time spent in `lmms_eval.evaluator.evaluate` (building the requests,
 every model call, scoring; model loading excluded) written as JSON to
 $LVU_WORKLOAD_TIMING (`.rankN` appended per process under accelerate launch). Used by `lvu-ext bench --workload` for every case alike."""

@@ -89,10 +89,10 @@ def _processor_part(ns, out: Path) -> dict:
 
 
 def run(ns, argv) -> int:
-    from lmms_eval_plugin.bench.cli import main as bench_main
-    from lmms_eval_plugin.bench.gpu_suite_output import write_outputs
+    from lmms_eval_plugin.bench.gpu_suite.gpu_suite_output import write_outputs
     from lmms_eval_plugin.bench.machine import machine_info
-    from lmms_eval_plugin.bench.workload import main as workload_main
+    from lmms_eval_plugin.bench.memory.memory import main as bench_main
+    from lmms_eval_plugin.bench.workload.workload import main as workload_main
 
     parts = [p.strip() for p in ns.parts.split(",") if p.strip()]
     if not parts or set(parts) - set(PARTS):

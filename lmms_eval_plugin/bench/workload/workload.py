@@ -120,7 +120,7 @@ def _write_task(work: Path, videos: list[Path], questions: int, max_new_tokens: 
     """(task folder for --include_path, docs JSON): one doc per (video, question)."""
     task_dir = work / "workload_task"
     task_dir.mkdir(parents=True, exist_ok=True)
-    (task_dir / "workload_task_shim.py").write_text("from lmms_eval_plugin.bench.workload_task import *  # noqa: F401,F403\n")
+    (task_dir / "workload_task_shim.py").write_text("from lmms_eval_plugin.bench.workload.workload_task import *  # noqa: F401,F403\n")
     (task_dir / f"{TASK}.yaml").write_text(f"""task: {TASK}
 class: !function workload_task_shim.WorkloadTask
 dataset_path: {TASK}_generated
@@ -188,11 +188,11 @@ def _command(case: str, model_dir: Path, frames: int, task_dir: Path, out: Path,
         model, args, flags = "lvu_ext", ",".join(f"{k}={v}" for k, v in settings.items()), []
         if extra:
             args += "," + extra
-    launch = [sys.executable, "-m", "lmms_eval_plugin.bench.workload_launch"]
+    launch = [sys.executable, "-m", "lmms_eval_plugin.bench.workload.workload_launch"]
     if processes > 1:  # CPU processes: ACCELERATE_USE_CPU=1 in the environment
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(PORT),
-                  "-m", "lmms_eval_plugin.bench.workload_launch"]
+                  "-m", "lmms_eval_plugin.bench.workload.workload_launch"]
     return [*launch, "--model", model, "--model_args", args,
             "--tasks", TASK, "--include_path", str(task_dir), "--batch_size", "1", "--output_path", str(out),
             "--log_samples", *flags]
@@ -247,9 +247,9 @@ def _reuse_counts(out: Path) -> dict | None:
 def run(ns, argv) -> int:
     from lmms_eval_plugin.bench import archs
     from lmms_eval_plugin.bench.machine import machine_info
-    from lmms_eval_plugin.bench.workload_launch import TIMING_ENV
-    from lmms_eval_plugin.bench.workload_output import evaluate_goals, write_outputs
-    from lmms_eval_plugin.bench.workload_task import DOCS_ENV
+    from lmms_eval_plugin.bench.workload.workload_launch import TIMING_ENV
+    from lmms_eval_plugin.bench.workload.workload_output import evaluate_goals, write_outputs
+    from lmms_eval_plugin.bench.workload.workload_task import DOCS_ENV
     from lmms_eval_plugin.checkpoints.tiny_models import cache_root
 
     cases = [c.strip() for c in ns.cases.split(",") if c.strip()]

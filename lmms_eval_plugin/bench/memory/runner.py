@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lmms_eval_plugin.bench.measure import GB
-from lmms_eval_plugin.bench.run_case import CaseSpec, spec_json
+from lmms_eval_plugin.bench.machine import GB
+from lmms_eval_plugin.bench.memory.run_case import CaseSpec, spec_json
 
 POLL_S = 0.2
 
@@ -55,7 +55,7 @@ def run_in_subprocess(spec: CaseSpec, log_dir: Path, mem_limit_gb: float | None,
     log = log_dir / f"{spec.case}_f{spec.frames}.log"
     fd, result_path = tempfile.mkstemp(prefix="bench_", suffix=".json", dir=log_dir)
     os.close(fd)
-    cmd = [sys.executable, "-m", "lmms_eval_plugin.bench.run_case", "--spec", spec_json(spec), "--result", result_path]
+    cmd = [sys.executable, "-m", "lmms_eval_plugin.bench.memory.run_case", "--spec", spec_json(spec), "--result", result_path]
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     base = {"case": spec.case, "frames": spec.frames, "peak_mem_gb": None, "baseline_mem_gb": None, "prefill_s": None,
             "ttft_s": None, "total_s": None, "visual_tokens": None, "new_tokens": None}

@@ -17,11 +17,10 @@ import sys
 import traceback
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 
-from lmms_eval_plugin.bench.cases import CONTEXT, LVU_CASES, STOCK
-from lmms_eval_plugin.bench.measure import FirstTokenTimer, MemoryProbe, is_oom
+from lmms_eval_plugin.bench.memory.cases import CONTEXT, LVU_CASES, STOCK
+from lmms_eval_plugin.bench.memory.measure import FirstTokenTimer, MemoryProbe, is_oom
 
 # Not imported from lvu_ext: the stock case must not pay for importing lmms-eval.
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -43,16 +42,15 @@ class CaseSpec:
 
 
 def _stock_once(model, processor, spec: CaseSpec, n_frames: int, max_new_tokens: int, timer=None):
-    from decord import VideoReader, cpu
+    from lmms_eval_plugin.engine.video import FramePlan, load_video
 
     if timer:
         timer.start()
-    vr = VideoReader(spec.video, ctx=cpu(0))
-    frames = vr.get_batch(np.linspace(0, len(vr) - 1, n_frames, dtype=int).tolist()).asnumpy()
+    frames = load_video(spec.video, FramePlan(n_frames), reader="sequential").frames
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CONTEXT}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=prompt, videos=[frames], return_tensors="pt").to(spec.device, DTYPES[spec.dtype])
-    del frames, vr
+    del frames
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     n_prompt = inputs["input_ids"].shape[1]
     visual = int((inputs["input_ids"] == model.config.video_token_id).sum())
