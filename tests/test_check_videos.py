@@ -25,6 +25,8 @@ from lmms_eval_plugin.check_videos.worker import Job
 from lmms_eval_plugin.engine.video import FramePlan
 from video_fixtures import TASK_DIR, make_videos, write_docs
 
+pytestmark = pytest.mark.exclusive  # asserts on wall-time bounds on hanging decodes: runs alone
+
 FRAMES = 8  # the task's lvu_num_frames
 HANG_S = 3  # --timeout: the hanging file's deadline
 TASK = "lvu_check_videos"

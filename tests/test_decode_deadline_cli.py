@@ -21,6 +21,8 @@ import pytest
 from cli_runner import offline_env, records, run_cli, samples
 from video_fixtures import TASK, TASK_DIR, write_docs, write_noise_video
 
+pytestmark = pytest.mark.exclusive  # asserts on every /dev/shm segment and deadline-bounded wall times: runs alone
+
 FAULTS = Path(__file__).resolve().parent / "fault_injection"
 TIMEOUT_S = 3  # decode_timeout_s: the stuck video costs two deadlines (first try, sequential retry)
 COLOURS = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 0, 255)]

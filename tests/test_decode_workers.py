@@ -18,6 +18,8 @@ from lmms_eval_plugin.engine.decode_workers import WorkerPrefetcher
 from lmms_eval_plugin.engine.video import FramePlan, VideoError
 from video_fixtures import write_noise_video
 
+pytestmark = pytest.mark.exclusive  # asserts on wall-time bounds on killed and hung workers, 1 GB of /dev/shm: runs alone
+
 GEN = {"max_new_tokens": 6, "temperature": 0}
 QUESTIONS = ["What colour is it?\nA. red\nB. blue\nAnswer with the option's letter.",
              "Is it moving?\nA. yes\nB. no\nAnswer with the option's letter."]

@@ -20,7 +20,7 @@ from lmms_eval_plugin.model_args import LvuArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
-BENCH_MODES = ("--workload", "--decode", "--gpu-suite")  # `lvu-ext bench` modes, each with its own parser
+BENCH_MODES = ("--workload", "--decode", "--gpu-suite", "--cache-sweep")  # `lvu-ext bench` modes, each with its own parser
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
 INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)

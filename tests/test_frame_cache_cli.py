@@ -5,6 +5,7 @@ the run decode nothing: every request is a hit."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -52,9 +53,10 @@ def test_three_processes_share_one_cache_and_answer_as_without(setup):
     cache = root / "shared_cache"
     for run, expected in (("cold", {"stored"}), ("warm", {"hit"})):
         out = root / f"three_{run}"
-        run_cli(_args(out, f"frame_cache={cache}"), env, launcher=_launcher(29571 if run == "cold" else 29572))
+        proc = run_cli(_args(out, f"frame_cache={cache}"), env, launcher=_launcher(29571 if run == "cold" else 29572))
         assert _answers(out) == plain, run
         assert set(_states(out)) == expected and len(_states(out)) == len(COLOURS), run
+        assert (_saved_s(proc) > 0) == (run == "warm"), run  # the node-wide line counts what the hits saved
     leftovers = [p.name for p in cache.rglob("*") if p.name.startswith((".tmp-", ".evict-"))]
     assert not leftovers
 
@@ -67,6 +69,14 @@ def test_a_cache_filled_by_check_videos_makes_the_run_decode_nothing(setup):
                           env=env, cwd=str(REPO), capture_output=True, text=True, timeout=300)
     assert fill.returncode == 0, fill.stderr[-3000:]
     out = root / "after_fill"
-    run_cli(_args(out, f"frame_cache={cache}"), env)
+    proc = run_cli(_args(out, f"frame_cache={cache}"), env)
     assert _answers(out) == plain
     assert _states(out) == ["hit"] * len(COLOURS)
+    assert _saved_s(proc) > 0  # the fill's decode times, recorded in the cache
+
+
+def _saved_s(proc) -> float:
+    """The seconds of decoding saved, from the run's last reuse line."""
+    found = re.findall(r"\(not decoded: ([0-9.]+) s of decoding saved", proc.stdout + proc.stderr)
+    assert found, (proc.stderr[-3000:])
+    return float(found[-1])

@@ -82,3 +82,20 @@ def _has_decord() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("decord") is not None
+
+
+@pytest.mark.parametrize("chunk", [None, 8])
+def test_a_hit_reports_the_decode_it_saved(tmp_path, clip, chunk):
+    """A hit carries what the stored decode took (the end-of-run line's seconds saved): the
+    sum over the parts that stored it."""
+    plan, cache = FramePlan(40), FrameCache(str(tmp_path / "fc"))
+    stored = []
+    for k in range(2):
+        part = load_video(clip, plan, chunk=chunk, part=(k, 2), cache=cache)
+        _joined(part.frames)  # a chunked decode happens as the caller consumes it
+        assert part.frame_cache == "stored" and part.decode_s > 0
+        stored.append(part.decode_s)
+    whole = load_video(clip, plan, cache=cache)
+    assert whole.frame_cache == "hit" and whole.decode_s == pytest.approx(sum(stored), abs=1e-3)
+    first = load_video(clip, plan, chunk=chunk, part=(0, 2), cache=cache)
+    assert first.frame_cache == "hit" and first.decode_s == pytest.approx(stored[0], abs=1e-3)

@@ -23,6 +23,8 @@ from lmms_eval_plugin.engine.scheduling import run_grouped
 from lmms_eval_plugin.engine.video import load_video
 from video_fixtures import write_noise_video
 
+pytestmark = pytest.mark.exclusive  # asserts on every /dev/shm segment made while it runs: runs alone
+
 PLAN = FramePlan(8)
 VISION_BATCH = 4  # 8 frames: two parts of one processor chunk each
 MOMENTS = 20

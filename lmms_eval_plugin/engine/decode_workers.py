@@ -109,7 +109,7 @@ def _decode_and_preprocess(path: str, plan: FramePlan, part: tuple[int, int], re
         pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"])
     # the full-resolution frames stay here: only the processor's output crosses over
     return SampledVideo(np.empty((0,), np.uint8), video.indices, video.total_frames, video.avg_fps, video.requested,
-                        video.backend, pixels=pixels, frame_cache=video.frame_cache)
+                        video.backend, pixels=pixels, frame_cache=video.frame_cache, decode_s=video.decode_s)
 
 
 def _joined_cache_state(states: list[str]) -> str:
@@ -171,7 +171,8 @@ class VideoJob:
         return SampledVideo(frames[0] if len(frames) == 1 else (np.concatenate(frames) if frames else first.frames),
                             first.indices, first.total_frames, first.avg_fps, first.requested, first.backend,
                             pixels=torch.cat(pixels) if len(pixels) > 1 else (pixels[0] if pixels else None),
-                            frame_cache=_joined_cache_state([part.frame_cache for part in outcomes]))
+                            frame_cache=_joined_cache_state([part.frame_cache for part in outcomes]),
+                            decode_s=sum(part.decode_s for part in outcomes))
 
 
 class NotSubmitted(BrokenProcessPool):
@@ -235,6 +236,7 @@ class WorkerPrefetcher:
         self._frame_cache = frame_cache  # (folder, cap GB) of the frame_cache model arg, or None
         self._init = (video_processor, dtype, vision_batch, os.getpid(), frame_cache)
         self.last_frame_cache = "off"  # the frame-cache state of the last video taken
+        self.last_decode_s = 0.0  # its decode seconds (on a frame-cache hit: the stored decode's, saved)
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Hashable, _InFlight] = {}
         self._ahead: set[Hashable] = set()  # keys submitted before they were the current video
@@ -302,6 +304,7 @@ class WorkerPrefetcher:
                 try:
                     video = entry.job.result(max(0.0, waiting_since + deadline - time.monotonic()))
                     self.last_frame_cache = video.frame_cache
+                    self.last_decode_s = video.decode_s
                     return video
                 except PartsDisagree as exc:  # one video, one reader: read it again whole, with the safe reader
                     logger.warning(f"lvu_ext: {path}: its parts disagree ({exc}); reading it again whole with reader={SAFE_READER}")

@@ -52,6 +52,7 @@ from loguru import logger
 FORMAT_VERSION = 1  # part of every key: a new layout or reader convention never meets old entries
 TRAILER_MAGIC = b"LVUFC\x00\x00\x01"
 PIECE = re.compile(r"frames_(\d+)_(\d+)\.npy")
+DECODE_S = re.compile(r"decode_s_(\d+)_(\d+)\.json")  # what decoding a piece's range took, for the seconds a hit saves
 ENTRY = re.compile(r"[0-9a-f]{32}")  # only folders named like a key are ever evicted
 TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".evict-"
@@ -196,6 +197,26 @@ class FrameCache:
                 return None
             return CachedFrames(frames, meta.indices, meta.total_frames, meta.avg_fps, meta.backend, start, end)
 
+    def decode_s(self, key: str | None, start: int = 0, end: int | None = None) -> float:
+        """Seconds the decodes that stored positions [start, end) took (0.0 where unknown): what
+        a hit on that range saved. Parts stored by another split count where they lie inside."""
+        entry = os.path.join(self.folder, key or "")
+        total = 0.0
+        try:
+            names = os.listdir(entry) if key else []
+        except OSError:
+            return 0.0
+        for name in names:
+            m = DECODE_S.fullmatch(name)
+            if not m or int(m[1]) < start or (end is not None and int(m[2]) > end):
+                continue
+            try:
+                with open(os.path.join(entry, name), "rb") as f:
+                    total += max(0.0, float(json.loads(f.read())["decode_s"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a statistic only: a damaged one is not worth a warning
+        return total
+
     def _read_cover(self, entry: str, cover: list[tuple[int, int, str]], start: int, end: int, shape) -> np.ndarray:
         out = None
         pos = start
@@ -274,6 +295,11 @@ class FrameCache:
             self.stats.bytes_written += size
             if self.cap_bytes is not None:
                 self._maybe_evict(keep=key)
+
+    def store_decode_s(self, key: str | None, start: int, end: int, seconds: float) -> None:
+        """Record what decoding positions [start, end) took (the end-of-run line's seconds saved)."""
+        if key and self.writable and end > start:
+            self._write(key, f"decode_s_{start}_{end}.json", [json.dumps({"decode_s": round(float(seconds), 4)}).encode()])
 
     def _write(self, key: str, name: str, chunks: list) -> bool:
         entry = os.path.join(self.folder, key)

@@ -118,6 +118,7 @@ class FrameSource:
         cache = getattr(args, "frame_cache", None)
         self._frame_cache = (cache, getattr(args, "frame_cache_gb", None)) if cache else None
         self.frame_cache_states: dict[str, int] = {}  # hit / miss / stored / off: videos taken in each state
+        self.frame_cache_saved_s = 0.0  # what the decodes of the videos read from the cache took when stored
         free = shm_free_bytes()
         self._frames_via_shm = free is None or free >= MIN_SHM_BYTES
         self.prefetched = 0
@@ -168,4 +169,6 @@ class FrameSource:
         self.waited_s += prefetcher.last_wait_s
         state = getattr(prefetcher, "last_frame_cache", "off")
         self.frame_cache_states[state] = self.frame_cache_states.get(state, 0) + 1
+        if state == "hit":
+            self.frame_cache_saved_s += getattr(prefetcher, "last_decode_s", 0.0)
         return prefetcher.last_wait_s

@@ -68,6 +68,8 @@ class SampledVideo:
     backend: str
     pixels: object = None  # the video processor's output, when a decode worker already ran it (frames then empty)
     frame_cache: str = "off"  # off | hit | miss (decoded, not stored) | stored (decoded and stored): frame_cache.py
+    # with a frame cache: seconds this decode took; on a hit, what the stored decode took (what it saved)
+    decode_s: float = 0.0
 
     @property
     def short(self) -> bool:

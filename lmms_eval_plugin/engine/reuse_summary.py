@@ -5,14 +5,15 @@ from __future__ import annotations
 from lmms_eval_plugin.engine.frame_source import decode_plan
 
 COUNTERS = ("video_hits", "video_misses", "prefix_hits", "prefix_misses", "prefetched", "waited_s", "wall_s",
-            "frame_cache_hits", "frame_cache_stored", "frame_cache_misses")
+            "frame_cache_hits", "frame_cache_stored", "frame_cache_misses", "frame_cache_saved_s")
 
 
 def counters(video_cache, prefix_cache, frames) -> dict:
     """`frames`: the FrameSource (videos served ahead, seconds waited for frames, batch wall time)."""
     states = getattr(frames, "frame_cache_states", {})
     return dict(zip(COUNTERS, (video_cache.hits, video_cache.misses, prefix_cache.hits, prefix_cache.misses, frames.prefetched,
-                               frames.waited_s, frames.wall_s, states.get("hit", 0), states.get("stored", 0), states.get("miss", 0))))
+                               frames.waited_s, frames.wall_s, states.get("hit", 0), states.get("stored", 0), states.get("miss", 0),
+                               getattr(frames, "frame_cache_saved_s", 0.0))))
 
 
 def summed(per_process: list[dict]) -> dict:
@@ -31,7 +32,8 @@ def describe(c: dict, args) -> str:
 def _frame_cache(c: dict, args) -> str:
     if not getattr(args, "frame_cache", None):
         return ""
-    return (f", frame cache {c['frame_cache_hits']} videos read from {args.frame_cache} (not decoded) / "
+    return (f", frame cache {c['frame_cache_hits']} videos read from {args.frame_cache} (not decoded: "
+            f"{c['frame_cache_saved_s']:.1f} s of decoding saved, as long as their stored decodes took) / "
             f"{c['frame_cache_stored']} decoded and stored / {c['frame_cache_misses']} decoded, not stored")
 
 

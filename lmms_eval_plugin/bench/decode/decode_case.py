@@ -2,7 +2,7 @@
 clip x backend x frame count): time to sample the frames, the process's peak RSS, the
 indices, a hash per frame, and a few frames kept for a pixel difference.
 
-    python -m lmms_eval_plugin.bench.decode.decode_case BACKEND PATH FRAMES OUT_JSON
+    python -m lmms_eval_plugin.bench.decode.decode_case BACKEND PATH FRAMES OUT_JSON   (FRAMES: 32, or fps1)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 KEPT = 8  # frames kept (evenly spaced) for the pixel difference against decord
 
 
-def measure(backend: str, path: str, frames: int, out: Path) -> dict:
+def measure(backend: str, path: str, frames: int | str, out: Path) -> dict:
     from lmms_eval_plugin.bench.decode.decoders import BACKENDS
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -39,10 +39,11 @@ def measure(backend: str, path: str, frames: int, out: Path) -> dict:
 def main(argv=None) -> int:
     backend, path, frames, out = (argv or sys.argv[1:])[:4]
     out = Path(out)
+    frames = int(frames) if frames.isdigit() else frames  # a count, or a rate plan such as fps1
     try:
-        row = measure(backend, path, int(frames), out)
+        row = measure(backend, path, frames, out)
     except Exception as exc:  # a reader that cannot read this file: a row saying so, not a lost bench
-        row = {"backend": backend, "frames": int(frames), "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        row = {"backend": backend, "frames": frames, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     out.write_text(json.dumps(row), encoding="utf-8")
     return 0
 

@@ -23,31 +23,44 @@ import numpy as np
 from lmms_eval_plugin.engine.video import FramePlan, uniform_indices
 
 
+def plan_of(frames: int | str) -> FramePlan:
+    """A frame count (`32`), or a rate plan (`fps1`: one frame per second, as `fps=1`)."""
+    if isinstance(frames, str) and frames.startswith("fps"):
+        return FramePlan(num_frames=None, fps=float(frames[3:]))
+    return FramePlan(int(frames))
+
+
+def _count_only(n: int | str) -> int:
+    if isinstance(n, str):
+        raise ValueError(f"samples a frame count, not a rate plan ({n})")
+    return n
+
+
 def _decord(path: str, n: int):
     from lmms_eval_plugin.engine.decord_decode import decode_decord
 
-    frames, idx, *_ = decode_decord(path, FramePlan(n))
+    frames, idx, *_ = decode_decord(path, plan_of(n))
     return [int(i) for i in idx], frames
 
 
 def _pyav_sparse(path: str, n: int):
     from lmms_eval_plugin.engine.sparse_decode import decode_sparse
 
-    frames, idx, *_ = decode_sparse(path, FramePlan(n))
+    frames, idx, *_ = decode_sparse(path, plan_of(n))
     return [int(i) for i in idx], frames
 
 
 def _pyav_sequential(path: str, n: int):
     from lmms_eval_plugin.engine.sequential_decode import decode_sequential
 
-    frames, idx, *_ = decode_sequential(path, FramePlan(n))
+    frames, idx, *_ = decode_sequential(path, plan_of(n))
     return [int(i) for i in idx], frames
 
 
 def _auto(path: str, n: int):
     from lmms_eval_plugin.engine.video import load_video
 
-    video = load_video(path, FramePlan(n))
+    video = load_video(path, plan_of(n))
     return video.indices, video.frames
 
 
@@ -62,7 +75,7 @@ def _pyav(path: str, n: int, threaded: bool = False):
 
     with opened() as container:
         total = sum(1 for _ in container.decode(container.streams.video[0]))
-    idx = uniform_indices(total, n)
+    idx = uniform_indices(total, _count_only(n))
     wanted = set(idx.tolist())
     with opened() as container:
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(container.streams.video[0])) if i in wanted]
@@ -72,14 +85,14 @@ def _pyav(path: str, n: int, threaded: bool = False):
 def _lmms_eval(path: str, n: int):
     from lmms_eval.models.model_utils.load_video import read_video
 
-    return None, read_video(path, num_frm=n)
+    return None, read_video(path, num_frm=_count_only(n))
 
 
 def _torchcodec(path: str, n: int):
     from torchcodec.decoders import VideoDecoder
 
     decoder = VideoDecoder(path, dimension_order="NHWC")
-    idx = uniform_indices(decoder.metadata.num_frames, n)
+    idx = uniform_indices(decoder.metadata.num_frames, _count_only(n))
     return [int(i) for i in idx], decoder.get_frames_at(indices=idx.tolist()).data.numpy()
 
 
