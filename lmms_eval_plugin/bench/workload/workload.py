@@ -11,8 +11,8 @@ and the same frame count:
   default_reuse_on     lvu_ext defaults, reuse on
   shard_harness        lvu_ext defaults, shard=harness (each process answers lmms-eval's own deal)
   shard_video          lvu_ext defaults, shard=video (all questions of a video on one process)
-  workers_off          lvu_ext defaults, decode_workers=0,prefetch=0 (decode and preprocess in the main process)
-  workers_default      lvu_ext defaults (decode_workers=auto, the default: worker processes decode and preprocess ahead)
+  workers_off          lvu_ext defaults, decode_workers=0,prefetch=0 (each video decoded when asked, in a killable process)
+  workers_default      lvu_ext defaults (decode_workers=auto: on a GPU worker processes decode and preprocess ahead; on the CPU decode-only processes decode ahead)
 
 `--clips realistic` makes the videos long 1280x720 H.264 High clips (x264 veryfast,
 B-frames, a keyframe every 5 s; `--clip-seconds`), so that decoding rather than the model
@@ -64,8 +64,9 @@ DESCRIPTION = {
     "default_reuse_on": "lvu_ext defaults (vcwe + progressive; video_cache=1,prefix_cache=true,decode_workers=auto)",
     "shard_harness": "lvu_ext defaults, shard=harness (each process answers the documents lmms-eval dealt it)",
     "shard_video": "lvu_ext defaults, shard=video (the processes agree who answers which video)",
-    "workers_off": "lvu_ext defaults but decode_workers=0,prefetch=0 (decode and preprocess in the main process, when asked)",
-    "workers_default": "lvu_ext defaults (decode_workers=auto, prefetch=auto: worker processes decode and preprocess ahead)",
+    "workers_off": "lvu_ext defaults but decode_workers=0,prefetch=0 (each video decoded when asked, in a separate killable process; preprocessing in the main process)",
+    "workers_default": "lvu_ext defaults (decode_workers=auto, prefetch=auto: on a GPU worker processes decode and preprocess ahead; on the CPU "
+                       "decode-only processes decode ahead and the processor runs with the model)",
 }
 # pairs whose answers must be equal (reuse is exact), and the peer a user compares with
 MUST_EQUAL = (("off_reuse_on", "off_reuse_off"), ("default_reuse_on", "default_reuse_off"), ("shard_video", "shard_harness"),
