@@ -299,7 +299,7 @@ class FrameCache:
     def store_decode_s(self, key: str | None, start: int, end: int, seconds: float) -> None:
         """Record what decoding positions [start, end) took (the end-of-run line's seconds saved)."""
         if key and self.writable and end > start:
-            self._write(key, f"decode_s_{start}_{end}.json", [json.dumps({"decode_s": round(float(seconds), 4)}).encode()])
+            self._write(key, f"decode_s_{start}_{end}.json", [json.dumps({"decode_s": round(float(seconds), 6)}).encode()])
 
     def _write(self, key: str, name: str, chunks: list) -> bool:
         entry = os.path.join(self.folder, key)

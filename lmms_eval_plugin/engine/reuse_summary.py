@@ -33,8 +33,13 @@ def _frame_cache(c: dict, args) -> str:
     if not getattr(args, "frame_cache", None):
         return ""
     return (f", frame cache {c['frame_cache_hits']} videos read from {args.frame_cache} (not decoded: "
-            f"{c['frame_cache_saved_s']:.1f} s of decoding saved, as long as their stored decodes took) / "
+            f"{_seconds(c['frame_cache_saved_s'])} s of decoding saved, as long as their stored decodes took) / "
             f"{c['frame_cache_stored']} decoded and stored / {c['frame_cache_misses']} decoded, not stored")
+
+
+def _seconds(s: float) -> str:
+    """Short videos decode in milliseconds: keep them visible."""
+    return f"{s:.1f}" if s >= 10 else f"{s:.3f}"
 
 
 def _share(c: dict) -> str:
