@@ -90,9 +90,12 @@ class LvuArgs:
     # frame); sequential = always decode in order; decord = lmms-eval's legacy reader (optional extra, not exact on every file)
     decoder: str = AUTO
     # decoded frames kept on disk per (video file, frame plan), shared by runs, processes and nodes (docs/frame-cache.md);
-    # none = off. frame_cache_gb caps the folder (least recently used entries go first); none = no cap
+    # none = off. frame_cache_gb caps the folder (least recently used entries go first); none = no cap.
+    # frame_cache_stage: what an entry keeps: decoded = the reader's frames (any checkpoint can use them); processed = the
+    # checkpoint's processor's resized frames (smaller, a hit skips the resize; only the same processor settings use them)
     frame_cache: str | None = None
     frame_cache_gb: float | None = None
+    frame_cache_stage: str = "decoded"
     # method: RoPE (METHOD.md section 1)
     rope_ext: str = "vcwe"
     visual_window: int | None = None
@@ -138,6 +141,7 @@ _CONVERTERS = {
     "decoder": _choice(AUTO, "sequential", "decord"),
     "frame_cache": _opt(str),
     "frame_cache_gb": _opt(float),
+    "frame_cache_stage": _choice("decoded", "processed"),
     "num_frames": _int,
     "fps": _opt(float),
     "max_frames": _opt(_int),
@@ -240,6 +244,8 @@ def _check_ranges(args: LvuArgs) -> None:
              "auto or sequential (decord is not installed: pip install 'lvu_ext[decord]', x86_64 wheels only)")
     need(args.frame_cache_gb is None or args.frame_cache_gb > 0, "frame_cache_gb", "a number of GB > 0, or none (no cap)")
     need(args.frame_cache_gb is None or args.frame_cache is not None, "frame_cache_gb", "none unless frame_cache is set (it caps that folder)")
+    need(args.frame_cache_stage == "decoded" or args.frame_cache is not None, "frame_cache_stage",
+         "decoded unless frame_cache is set (it says what that folder keeps)")
     need(args.prefill_chunk >= 0, "prefill_chunk", "an integer >= 0 (tokens per prefill chunk; 0 = one pass)")
     if args.device and args.device.startswith("cuda"):
         import torch

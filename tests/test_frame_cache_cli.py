@@ -49,17 +49,24 @@ def _states(out) -> list[str]:
     return sorted(r["frame_cache"] for path in out.rglob("lvu_ext_requests*.jsonl") for r in records(path))
 
 
-def test_three_processes_share_one_cache_and_answer_as_without(setup):
+@pytest.mark.parametrize("stage", ["decoded", "processed"])
+def test_three_processes_share_one_cache_and_answer_as_without(setup, stage):
+    """processed: the decode-only processes hand back frames, each main process resizes them
+    and stores the result; the warm run reads them back resized."""
     root, env, plain = setup
-    cache = root / "shared_cache"
+    cache = root / f"shared_cache_{stage}"
     for run, expected in (("cold", {"stored"}), ("warm", {"hit"})):
-        out = root / f"three_{run}"
-        proc = run_cli(_args(out, f"frame_cache={cache}"), env, launcher=_launcher(29571 if run == "cold" else 29572))
+        out = root / f"three_{stage}_{run}"
+        port = 29571 + 2 * (stage == "processed") + (run == "warm")
+        proc = run_cli(_args(out, f"frame_cache={cache},frame_cache_stage={stage}"), env, launcher=_launcher(port))
         assert _answers(out) == plain, run
         assert set(_states(out)) == expected and len(_states(out)) == len(COLOURS), run
         assert (_saved_s(proc) > 0) == (run == "warm"), run  # the node-wide line counts what the hits saved
     leftovers = [p.name for p in cache.rglob("*") if p.name.startswith((".tmp-", ".evict-"))]
     assert not leftovers
+    shapes = {tuple(json.loads(p.read_text())["frame_shape"] or ()) for p in cache.glob("*/meta.json")}
+    assert len(list(cache.glob("*/meta.json"))) == len(COLOURS)  # one entry per video, written by whichever process had it
+    assert (shapes == {(54, 54, 3)}) == (stage == "processed")  # the tiny OneVision processor's size, or the video's own
 
 
 def test_a_cache_filled_by_check_videos_makes_the_run_decode_nothing(setup):

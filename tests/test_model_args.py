@@ -32,6 +32,8 @@ MISSING = "/nonexistent/checkpoint"  # loading it would fail: arg errors must co
         ({"vision_batch": "0"}, ["vision_batch"]),
         ({"trust_remote_code": "maybe"}, ["trust_remote_code"]),
         ({"rope_alpha": "40", "rope_beta": "32"}, ["rope_alpha", "rope_beta"]),
+        ({"frame_cache_stage": "resized"}, ["frame_cache_stage", "decoded", "processed"]),
+        ({"frame_cache_stage": "processed"}, ["frame_cache_stage", "unless frame_cache is set"]),
     ],
 )
 def test_bad_args_fail_before_loading(kwargs, fragments):

@@ -105,6 +105,11 @@ def test_every_option_changes_what_it_says():
     assert _argv(limit="5")[-2:] == ["--limit", "5"]
     assert "system_prompt" not in _model_args(_argv(system_prompt=""))
     assert _model_args(_argv(model_args="attn_implementation=flash_attention_2"))["attn_implementation"] == "flash_attention_2"
+    assert "frame_cache" not in args  # no cache unless the invocation has one
+    cached = _model_args(_argv(frame_cache="/runs/r/frame_cache"))
+    assert (cached["frame_cache"], cached["frame_cache_stage"]) == ("/runs/r/frame_cache", "processed")  # one checkpoint per table
+    mine = _model_args(_argv(frame_cache="/runs/r/frame_cache", model_args="frame_cache_stage=decoded"))
+    assert mine["frame_cache_stage"] == "decoded"  # the user's own wins
     multi = _argv(processes=8)
     assert multi[:7] == ["accelerate", "launch", "--multi_gpu", "--num_processes", "8", "-m", "lmms_eval"]
     assert shlex.split(commands.shell_line(plain)) == plain  # the printed line is the argv

@@ -23,8 +23,6 @@ from lmms_eval_plugin.engine.scheduling import run_grouped
 from lmms_eval_plugin.engine.video import load_video
 from video_fixtures import write_noise_video
 
-pytestmark = pytest.mark.exclusive  # asserts on every /dev/shm segment made while it runs: runs alone
-
 PLAN = FramePlan(8)
 VISION_BATCH = 4  # 8 frames: two parts of one processor chunk each
 MOMENTS = 20
@@ -193,6 +191,7 @@ def test_parts_that_disagree_are_read_again_whole_with_the_sequential_reader(pro
     assert video.pixels.equal(preprocess(processor, truth.frames, VISION_BATCH))
 
 
+@pytest.mark.exclusive  # asserts on every /dev/shm segment made while it runs: runs alone
 @pytest.mark.parametrize("via_shm", [True, False])
 def test_decode_workers_0_hands_back_the_in_process_frames(processor, videos, via_shm):
     before = set(os.listdir("/dev/shm"))

@@ -33,13 +33,17 @@ def init_process(owner_pid: int, frames_via_shm: bool = False, frame_cache: tupl
     """`frames_via_shm`: hand frames back through a /dev/shm segment (a memcpy each way)
     instead of the pool's pipe (~2 s more for 128 frames of 720p); only where /dev/shm has
     room, since writing past its end kills the process (SIGBUS). `frame_cache`: (folder, cap
-    in GB) of the `frame_cache` model arg, one FrameCache per process (it warns once)."""
+    in GB, processed key or None) of the `frame_cache` model args, one FrameCache per process
+    (it warns once); the processed key (frame_cache_stage=processed) is the processor's
+    processed_frames.processed_key, computed where the processor is."""
     _process["frames_via_shm"] = frames_via_shm
     _process["cache"] = None
+    _process["processed_as"] = None
     if frame_cache:
         from lmms_eval_plugin.engine.frame_cache import FrameCache
 
-        _process["cache"] = FrameCache(*frame_cache)
+        _process["cache"] = FrameCache(*frame_cache[:2])
+        _process["processed_as"] = frame_cache[2] if len(frame_cache) > 2 else None
     # the look-ahead only has to stay ahead: where the model itself runs on the CPU, its work
     # (the critical path once a video's frames are in) goes first
     os.nice(WORKER_NICENESS)
@@ -51,9 +55,14 @@ def process_cache():
     return _process.get("cache")
 
 
+def processed_as() -> str | None:
+    """The processed key of frame_cache_stage=processed in this decode process, or None."""
+    return _process.get("processed_as")
+
+
 def decode_frames(path: str, plan: FramePlan, part: tuple[int, int], reader: str = "auto") -> SampledVideo:
     """The sampled frames of one video (one array), as load_video returns them in process."""
-    video = load_video(path, plan, part=part, reader=reader, cache=process_cache())
+    video = load_video(path, plan, part=part, reader=reader, cache=process_cache(), processed_as=processed_as())
     video.frames = np.ascontiguousarray(video.frames)
     if _process["frames_via_shm"] and video.frames.nbytes:
         video.frames = SharedFrames.put(video.frames)

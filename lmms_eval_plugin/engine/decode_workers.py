@@ -55,9 +55,11 @@ from lmms_eval_plugin.engine.decode_process import (  # noqa: F401  _exit_with_o
     init_process,
     light_context,
     process_cache,
+    processed_as,
 )
 from lmms_eval_plugin.engine.frames import FramePlan, SampledVideo, VideoError
-from lmms_eval_plugin.engine.video import load_video
+from lmms_eval_plugin.engine.processed_frames import finished, resized
+from lmms_eval_plugin.engine.video import load_video, plan_key
 
 RETRIES = 1  # a video in flight when its pool broke is decoded once more in a fresh pool, then failed
 # Parts a video is split into: two halve the wait for the video needed now; each part reads
@@ -83,30 +85,48 @@ def _chunks(frames, size: int):
     return frames  # already an iterator of chunks of `size` frames (video.load_video with chunk)
 
 
-def preprocess(video_processor, frames, vision_batch: int, dtype: torch.dtype | None = None) -> torch.Tensor | None:
+def preprocess(video_processor, frames, vision_batch: int, dtype: torch.dtype | None = None, video: SampledVideo | None = None,
+               cache=None) -> torch.Tensor | None:
     """The processor's pixel values for all frames, `vision_batch` frames per call as
     visual_encoding.encode_video calls it, so each chunk is the same tensor. `frames`: one
     array, or an iterator of chunks of `vision_batch` frames (then only one chunk at full
-    size is held at a time). None for no frames (a part of a video without any)."""
+    size is held at a time). None for no frames (a part of a video without any). With
+    frame_cache_stage=processed, `video` says the frames are already resized (a hit), or
+    where in `cache` their resized frames go as they pass (processed_frames.py)."""
     out = []
+    resized_already = video is not None and video.resized
+    store = None if resized_already or video is None or cache is None else video.store_key
+    pos = video.store_start if store else 0
     for chunk in _chunks(frames, vision_batch):
-        if len(chunk):
+        if not len(chunk):
+            continue
+        if resized_already:
+            pixels = finished(video_processor, chunk)
+        elif store:
+            small = resized(video_processor, chunk)
+            cache.store(store, pos, small)
+            pos += len(small)
+            pixels = finished(video_processor, small)
+        else:
             pixels = video_processor(videos=[chunk], return_tensors="pt", do_sample_frames=False)["pixel_values_videos"][0]
-            out.append(pixels if dtype is None else pixels.to(dtype))
+        out.append(pixels if dtype is None else pixels.to(dtype))
+    if store and pos > video.store_start:
+        cache.store_meta(store, video.indices, video.total_frames, video.avg_fps, video.backend, tuple(small.shape[1:]))
+        cache.store_decode_s(store, video.store_start, pos, video.decode_s)  # complete now: a lazy decode ran as the chunks passed
     return torch.cat(out) if out else None
 
 
 def _load(path: str, plan: FramePlan, chunk: int | None, part: tuple[int, int], reader: str) -> SampledVideo:
-    return load_video(path, plan, chunk=chunk, part=part, reader=reader, cache=process_cache())
+    return load_video(path, plan, chunk=chunk, part=part, reader=reader, cache=process_cache(), processed_as=processed_as())
 
 
 def _decode_and_preprocess(path: str, plan: FramePlan, part: tuple[int, int], reader: str = "auto") -> SampledVideo:
     video = _load(path, plan, _worker["vision_batch"], part, reader)
     try:
-        pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"])
+        pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"], video, process_cache())
     except Exception:  # the decoder failed past its first chunk: the whole-part path (next backends), as in-process
         video = _load(path, plan, None, part, reader)
-        pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"])
+        pixels = preprocess(_worker["processor"], video.frames, _worker["vision_batch"], _worker["dtype"], video, process_cache())
     # the full-resolution frames stay here: only the processor's output crosses over
     return SampledVideo(np.empty((0,), np.uint8), video.indices, video.total_frames, video.avg_fps, video.requested,
                         video.backend, pixels=pixels, frame_cache=video.frame_cache, decode_s=video.decode_s)
@@ -172,7 +192,9 @@ class VideoJob:
                             first.indices, first.total_frames, first.avg_fps, first.requested, first.backend,
                             pixels=torch.cat(pixels) if len(pixels) > 1 else (pixels[0] if pixels else None),
                             frame_cache=_joined_cache_state([part.frame_cache for part in outcomes]),
-                            decode_s=sum(part.decode_s for part in outcomes))
+                            decode_s=sum(part.decode_s for part in outcomes),
+                            # decode-only parts (one per video) hand their frames on as they are
+                            resized=first.resized, store_key=first.store_key, store_start=first.store_start)
 
 
 class NotSubmitted(BrokenProcessPool):
@@ -233,7 +255,8 @@ class WorkerPrefetcher:
         self._module = type(video_processor).__module__
         self.preprocess = preprocess
         self._frames_via_shm = frames_via_shm  # decode only: frames back through /dev/shm, else the pipe
-        self._frame_cache = frame_cache  # (folder, cap GB) of the frame_cache model arg, or None
+        self._frame_cache = frame_cache  # (folder, cap GB, processed key or None) of the frame_cache model args, or None
+        self._cache_here = None  # the main process's FrameCache, to store processed frames made here (decode only)
         self._init = (video_processor, dtype, vision_batch, os.getpid(), frame_cache)
         self.last_frame_cache = "off"  # the frame-cache state of the last video taken
         self.last_decode_s = 0.0  # its decode seconds (on a frame-cache hit: the stored decode's, saved)
@@ -292,6 +315,26 @@ class WorkerPrefetcher:
         """The video of `key`: the look-ahead result when there is one, else decoded now in a
         worker. A video error is re-raised as the worker raised it; a decode past its
         deadline, or a video whose worker keeps dying, is raised as a VideoError too."""
+        video = self._take(key, args)
+        if video.pixels is None and (video.resized or video.store_key):
+            # frame_cache_stage=processed with decode-only processes (they have no processor):
+            # the processor's two steps run here, where the processor is, after the wait
+            cache = self._main_cache()
+            # the key again here, so that meta.json names its source; a file changed since its decode stores nothing
+            if video.store_key and cache.key(args[0], f"{plan_key(args[1], self.reader)}|{self._frame_cache[2]}") != video.store_key:
+                video.store_key = None
+            video.pixels = preprocess(self._init[0], video.frames, self._init[2], self._init[1], video, cache)
+            video.frames = video.frames[:0]
+        return video
+
+    def _main_cache(self):
+        if self._cache_here is None:
+            from lmms_eval_plugin.engine.frame_cache import FrameCache
+
+            self._cache_here = FrameCache(*self._frame_cache[:2])
+        return self._cache_here
+
+    def _take(self, key: Hashable, args: tuple) -> SampledVideo:
         started = time.monotonic()
         entry = self._futures.pop(key, None) or _InFlight(self._job(args), args)
         if key in self._ahead:

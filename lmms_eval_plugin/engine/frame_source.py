@@ -116,7 +116,7 @@ class FrameSource:
         self._timeout = args.decode_timeout_s
         self._reader = getattr(args, "decoder", "auto")
         cache = getattr(args, "frame_cache", None)
-        self._frame_cache = (cache, getattr(args, "frame_cache_gb", None)) if cache else None
+        self._frame_cache = (cache, getattr(args, "frame_cache_gb", None), _processed_as(args, video_processor)) if cache else None
         self.frame_cache_states: dict[str, int] = {}  # hit / miss / stored / off: videos taken in each state
         self.frame_cache_saved_s = 0.0  # what the decodes of the videos read from the cache took when stored
         free = shm_free_bytes()
@@ -130,7 +130,9 @@ class FrameSource:
         # server starts now, while the weights load
         if self._frame_cache:
             logger.info(f"lvu_ext: frame cache {self._frame_cache[0]} (cap {self._frame_cache[1] or 'none'} GB): a video decoded "
-                        "before with this frame plan is read from there (docs/frame-cache.md)")
+                        "before with this frame plan is read from there (docs/frame-cache.md); it keeps "
+                        + ("the processor's resized frames (frame_cache_stage=processed)" if self._frame_cache[2] else
+                           "the decoded frames (frame_cache_stage=decoded)"))
         if self.workers:
             start_server(video_processor)
         else:
@@ -172,3 +174,18 @@ class FrameSource:
         if state == "hit":
             self.frame_cache_saved_s += getattr(prefetcher, "last_decode_s", 0.0)
         return prefetcher.last_wait_s
+
+
+def _processed_as(args, video_processor) -> str | None:
+    """The processed key of frame_cache_stage=processed (processed_frames.py), after proving
+    on this processor that its two steps give its one call's bits; None for `decoded`."""
+    if getattr(args, "frame_cache_stage", "decoded") != "processed":
+        return None
+    from lmms_eval_plugin.engine.processed_frames import check_two_steps, processed_key
+    from lmms_eval_plugin.model_args import ModelArgError
+
+    try:
+        check_two_steps(video_processor)
+    except ValueError as e:
+        raise ModelArgError(f"lvu_ext: model arg {e}") from None
+    return processed_key(video_processor)

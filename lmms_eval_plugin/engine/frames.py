@@ -70,6 +70,12 @@ class SampledVideo:
     frame_cache: str = "off"  # off | hit | miss (decoded, not stored) | stored (decoded and stored): frame_cache.py
     # with a frame cache: seconds this decode took; on a hit, what the stored decode took (what it saved)
     decode_s: float = 0.0
+    # frame_cache_stage=processed (processed_frames.py): `frames` are already the processor's
+    # resized frames (a hit), or, decoded, the processed entry they are to be stored in (the
+    # entry's key, and the position of the first frame in the sampled list)
+    resized: bool = False
+    store_key: str | None = None
+    store_start: int = 0
 
     @property
     def short(self) -> bool:

@@ -32,7 +32,7 @@ def describe(c: dict, args) -> str:
 def _frame_cache(c: dict, args) -> str:
     if not getattr(args, "frame_cache", None):
         return ""
-    return (f", frame cache {c['frame_cache_hits']} videos read from {args.frame_cache} (not decoded: "
+    return (f", frame cache ({getattr(args, 'frame_cache_stage', 'decoded')} frames) {c['frame_cache_hits']} videos read from {args.frame_cache} (not decoded: "
             f"{_seconds(c['frame_cache_saved_s'])} s of decoding saved, as long as their stored decodes took) / "
             f"{c['frame_cache_stored']} decoded and stored / {c['frame_cache_misses']} decoded, not stored")
 

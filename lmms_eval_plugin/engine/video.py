@@ -56,57 +56,80 @@ def plan_key(plan: FramePlan, reader: str) -> str:
 
 
 def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple[int, int] = (0, 1), reader: str = "auto",
-               cache=None) -> SampledVideo:
+               cache=None, processed_as: str | None = None) -> SampledVideo:
     """The plan's frames of `path`. With `chunk`, `frames` may be an iterator of arrays of at
     most `chunk` frames instead of one array (decode_workers.py consumes it so). With `part`
     (k, parts), only part k's frames (part_slice); `indices` stay the whole video's.
     `reader`: `auto` (the exact readers above), `sequential`, or `decord`. `cache`: a
     frame_cache.FrameCache: a hit returns the stored frames (the bytes a decode returns),
-    a miss decodes and stores them."""
+    a miss decodes and stores them. `processed_as` (frame_cache_stage=processed, the
+    processor's processed_frames.processed_key): first look for the processor's resized
+    frames (a hit is `resized`); decoded frames stored earlier still serve; what is decoded
+    is not stored here but marked for the processor's step to store resized (`store_key`)."""
     if cache is None:
         return _decode(path, plan, chunk, part, reader)
-    key = cache.key(path, plan_key(plan, reader))
-    meta = cache.meta(key)
-    if meta is not None:
-        mine = part_slice(len(meta.indices), chunk, part)
-        hit = cache.lookup(key, mine.start, mine.stop)
-        if hit is not None:
-            requested = plan_indices(plan, hit.total_frames, hit.avg_fps)[1]
-            return SampledVideo(hit.frames, list(hit.indices), hit.total_frames, hit.avg_fps, requested, hit.backend, frame_cache="hit",
-                                decode_s=cache.decode_s(key, mine.start, mine.stop))
-    else:
-        cache.stats.misses += 1
-    started = time.perf_counter()
-    video = _decode(path, plan, chunk, part, reader)
-    video.decode_s = time.perf_counter() - started
-    if key is None or not cache.writable:
-        video.frame_cache = "miss"
-        return video
-    cache.store_meta(key, video.indices, video.total_frames, video.avg_fps, video.backend)
-    start = part_slice(len(video.indices), chunk, part).start
-    if isinstance(video.frames, np.ndarray):
-        cache.store(key, start, video.frames)
-        cache.store_decode_s(key, start, start + len(video.frames), video.decode_s)
-    else:
-        video.frames = _storing(cache, key, start, iter(video.frames), video)
-    video.frame_cache = "stored" if cache.writable else "miss"
+    decoded_key = plan_key(plan, reader)
+    processed = cache.key(path, f"{decoded_key}|{processed_as}") if processed_as else None
+    if processed:
+        video = _cached(cache, processed, plan, chunk, part, count_miss=False)
+        if video is not None:
+            video.resized = True
+            return video
+    key = cache.key(path, decoded_key)
+    video = _cached(cache, key, plan, chunk, part)
+    if video is None:
+        started = time.perf_counter()
+        video = _decode(path, plan, chunk, part, reader)
+        video.decode_s = time.perf_counter() - started
+        decoded_here = key is not None and cache.writable and not processed_as  # frame_cache_stage=decoded: store them
+        video.frame_cache = "stored" if (decoded_here or (processed and cache.writable)) else "miss"
+        start = part_slice(len(video.indices), chunk, part).start
+        if decoded_here:
+            cache.store_meta(key, video.indices, video.total_frames, video.avg_fps, video.backend)
+        if isinstance(video.frames, np.ndarray):
+            if decoded_here:
+                cache.store(key, start, video.frames)
+                cache.store_decode_s(key, start, start + len(video.frames), video.decode_s)
+        else:
+            video.frames = _timed(iter(video.frames), video, (cache, key, start) if decoded_here else None)
+    if processed and cache.writable:
+        video.store_key, video.store_start = processed, part_slice(len(video.indices), chunk, part).start
     return video
 
 
-def _storing(cache, key: str, start: int, chunks, video: SampledVideo):
-    """The video's chunks as they pass, each stored as a piece at its position; the time spent
-    producing them (the lazy decode, not the consumer's work) is added to `video.decode_s`."""
-    first = start
+def _cached(cache, key: str | None, plan: FramePlan, chunk, part, count_miss: bool = True) -> SampledVideo | None:
+    """This part's frames from the cache entry `key`, or None."""
+    meta = cache.meta(key)
+    if meta is None:
+        cache.stats.misses += count_miss
+        return None
+    mine = part_slice(len(meta.indices), chunk, part)
+    hit = cache.lookup(key, mine.start, mine.stop)
+    if hit is None:
+        return None
+    requested = plan_indices(plan, hit.total_frames, hit.avg_fps)[1]
+    return SampledVideo(hit.frames, list(hit.indices), hit.total_frames, hit.avg_fps, requested, hit.backend, frame_cache="hit",
+                        decode_s=cache.decode_s(key, mine.start, mine.stop))
+
+
+def _timed(chunks, video: SampledVideo, store: tuple | None):
+    """The video's chunks as they pass; the time spent producing them (the lazy decode, not
+    the consumer's work) is added to `video.decode_s`. `store` (cache, key, start): each chunk
+    is stored as a piece at its position."""
+    cache, key, first = store or (None, None, 0)
+    start = first
     while True:
         started = time.perf_counter()
         chunk = next(chunks, None)
         video.decode_s += time.perf_counter() - started
         if chunk is None:
             break
-        cache.store(key, start, chunk)
+        if store:
+            cache.store(key, start, chunk)
         start += len(chunk)
         yield chunk
-    cache.store_decode_s(key, first, start, video.decode_s)
+    if store:
+        cache.store_decode_s(key, first, start, video.decode_s)
 
 
 def _decode(path: str, plan: FramePlan, chunk, part, reader: str) -> SampledVideo:

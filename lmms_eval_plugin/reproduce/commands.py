@@ -40,6 +40,10 @@ def model_args(inv: Invocation, row: Row) -> str:
     parts.append(f"resume_journal={row_dir(inv, row) / 'journal'}")
     if inv.frame_cache and "frame_cache=" not in f",{inv.model_args}":  # the user's own --model-args frame_cache wins
         parts.append(f"frame_cache={inv.frame_cache}")
+        if "frame_cache_stage=" not in f",{inv.model_args}":
+            # every row runs the one checkpoint: its processor's resized frames serve them all (smaller than the decoded
+            # frames, and a hit skips the resize: docs/frame-cache.md)
+            parts.append("frame_cache_stage=processed")
     if inv.model_args:
         parts.append(inv.model_args)
     return ",".join(p for p in parts if p)

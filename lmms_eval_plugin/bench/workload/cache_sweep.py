@@ -6,8 +6,12 @@ researcher compares settings), each one lmms-eval run over the same decode-bound
 - `no_cache`: every row decodes every video;
 - `cold_cache`: one fresh `frame_cache` folder for the three rows: row 1 decodes and stores,
   rows 2 and 3 read;
+- `cold_cache_processed`: the same with `frame_cache_stage=processed` (the folder keeps the
+  processor's resized frames, as `lvu-ext reproduce` runs its rows);
 - `filled_cache`: `lvu-ext check-videos --fill-cache` first (no model), then the three rows:
-  none decodes.
+  none decodes;
+- `filled_cache_processed`: the same fill, then the rows with `frame_cache_stage=processed`:
+  row 1 reads the decoded frames and stores the resized ones, rows 2 and 3 read those.
 Per row: wall time, lmms-eval's evaluate time, the frame-cache state of every request and
 the answers (equal across the sweeps, or the cache changed what the model saw).
 Writes cache_sweep.json and cache_sweep.md to --out.
@@ -29,7 +33,9 @@ ROWS = {  # three settings of one table: the method off, on, and on with another
     "vcwe_progressive": "rope_ext=vcwe,pooling=progressive",
     "vcwe_uniform": "rope_ext=vcwe,pooling=uniform,pool_stride=4",
 }
-SWEEPS = ("no_cache", "cold_cache", "filled_cache")
+# sweep -> (frame_cache_stage, or None for no cache; filled by check-videos --fill-cache first)
+SWEEPS = {"no_cache": (None, False), "cold_cache": ("decoded", False), "cold_cache_processed": ("processed", False),
+          "filled_cache": ("decoded", True), "filled_cache_processed": ("processed", True)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,16 +89,16 @@ def run(ns, argv) -> int:
     task_dir, docs = _write_task(work, videos, ns.questions, 8, "videomme")
     env = dict(os.environ, **{DOCS_ENV: str(docs)})
     rows = []
-    for sweep in SWEEPS:
+    for sweep, (stage, filled) in SWEEPS.items():
         cache = runs / f"{sweep}_frames"
         fill_s = None
-        if sweep == "filled_cache":  # on a CPU node, before any model: every video into the cache
+        if filled:  # on a CPU node, before any model: every video into the cache
             fill_s = _run([sys.executable, "-m", "lmms_eval_plugin.cli", "check-videos", "--tasks", TASK, "--include_path", str(task_dir),
                            "--num-frames", str(ns.frames), "--fill-cache", str(cache), "--out", str(runs / "check")], env, runs / "fill.log")
         for i, (row, settings) in enumerate(ROWS.items()):
             model_args = f"pretrained={ns.pretrained},device=cpu,dtype=float32,num_frames={ns.frames},resume_journal=off,{settings}"
-            if sweep != "no_cache":
-                model_args += f",frame_cache={cache}"
+            if stage:
+                model_args += f",frame_cache={cache},frame_cache_stage={stage}"
             row_out, timing = runs / f"{sweep}_{row}", runs / f"{sweep}_{row}.timing.json"
             cmd = [sys.executable, "-m", "lmms_eval_plugin.bench.workload.workload_launch", "--model", "lvu_ext", "--model_args", model_args,
                    "--tasks", TASK, "--include_path", str(task_dir), "--batch_size", "1", "--output_path", str(row_out), "--log_samples"]
@@ -123,9 +129,9 @@ def _write(report: dict, out: Path) -> list[Path]:
         decoded = fc.get("off", 0) + fc.get("stored", 0) + fc.get("miss", 0)
         evaluate = f"{r['evaluate_s']:.1f}" if r["evaluate_s"] is not None else "–"
         lines.append(f"| {r['sweep']} | {r['row']} | `{r['settings']}` | {r['wall_s']:.1f} | {evaluate} | {decoded} | {fc.get('hit', 0)} |")
-    fill = next((r["fill_s"] for r in rows if "fill_s" in r), None)
     lines += ["", "| sweep | whole sweep (s) | vs no_cache |", "|---|---:|---:|"]
-    lines += [f"| {s} | {total[s]:.1f}{' (incl. ' + format(fill, '.1f') + ' s of check-videos --fill-cache)' if s == 'filled_cache' and fill else ''} | "
+    fills = {r["sweep"]: r["fill_s"] for r in rows if "fill_s" in r}
+    lines += [f"| {s} | {total[s]:.1f}{' (incl. ' + format(fills[s], '.1f') + ' s of check-videos --fill-cache)' if s in fills else ''} | "
               f"{total['no_cache'] / total[s]:.2f}x |" for s in SWEEPS]
     lines += ["", f"Answers equal to the no-cache sweep in every row: {'yes' if same else 'NO'}."]
     paths = [out / "cache_sweep.json", out / "cache_sweep.md"]
