@@ -60,14 +60,16 @@ def _entries(cache) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(cache.glob("*/meta.json"))]
 
 
+METHOD = {"off": {}, "on": {"rope_ext": "vcwe", "pooling": "progressive", "visual_window": 8}}
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("decode_workers", [0, 2])
-def test_cold_and_warm_processed_cache_answer_as_no_cache(tiny_checkpoints, wide_video, tmp_path, family, decode_workers):
+@pytest.mark.parametrize("decode_workers,method", [(0, "off"), (0, "on"), (2, "on")])
+def test_cold_and_warm_processed_cache_answer_as_no_cache(tiny_checkpoints, wide_video, tmp_path, family, decode_workers, method):
     """decode_workers=0: the decode processes return frames and the processor's two steps run
     in the main process; 2: two workers run them on a half of the video each (4 frames per
     processor chunk)."""
-    args = dict(num_frames=8, video_cache=0, prefix_cache=False, rope_ext="vcwe", pooling="progressive", visual_window=8,
-                decode_workers=decode_workers, vision_batch=4)
+    args = dict(num_frames=8, video_cache=0, prefix_cache=False, decode_workers=decode_workers, vision_batch=4, **METHOD[method])
     checkpoint = tiny_checkpoints[family]
     plain = _answers(make_lm(checkpoint, **args), str(wide_video))
     cache = tmp_path / "frames"
