@@ -2,7 +2,7 @@
 
 A checkpoint's video processor first resizes the uint8 frames (NeXT-Video also center-crops),
 then rescales and normalises them to floats. The resized frames are still uint8 and small
-(OneVision's 384x384 is 6x less than a 720p frame, 19x less than a 1080p one), so with
+(OneVision's 384x384 is 6x less than a 720p frame, 14x less than a 1080p one), so with
 `frame_cache_stage=processed` the cache keeps them instead of the decoded frames: a hit reads
 a sixth of the bytes or less and skips the resize. Such an entry serves only runs whose
 processor resizes the same way, so its key holds the processor's class and resize settings
