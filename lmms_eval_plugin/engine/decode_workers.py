@@ -59,7 +59,7 @@ from lmms_eval_plugin.engine.decode_process import (  # noqa: F401  _exit_with_o
 )
 from lmms_eval_plugin.engine.frames import FramePlan, SampledVideo, VideoError
 from lmms_eval_plugin.engine.processed_frames import finished, resized
-from lmms_eval_plugin.engine.video import load_video, plan_key
+from lmms_eval_plugin.engine.video import load_video, processed_plan_key
 
 RETRIES = 1  # a video in flight when its pool broke is decoded once more in a fresh pool, then failed
 # Parts a video is split into: two halve the wait for the video needed now; each part reads
@@ -321,7 +321,7 @@ class WorkerPrefetcher:
             # the processor's two steps run here, where the processor is, after the wait
             cache = self._main_cache()
             # the key again here, so that meta.json names its source; a file changed since its decode stores nothing
-            if video.store_key and cache.key(args[0], f"{plan_key(args[1], self.reader)}|{self._frame_cache[2]}") != video.store_key:
+            if video.store_key and cache.key(args[0], processed_plan_key(args[1], self.reader, self._frame_cache[2])) != video.store_key:
                 video.store_key = None
             video.pixels = preprocess(self._init[0], video.frames, self._init[2], self._init[1], video, cache)
             video.frames = video.frames[:0]

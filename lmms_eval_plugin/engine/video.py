@@ -55,6 +55,11 @@ def plan_key(plan: FramePlan, reader: str) -> str:
     return f"{plan.num_frames}|{plan.fps}|{plan.max_frames}|{'decord' if reader == 'decord' else 'exact'}"
 
 
+def processed_plan_key(plan: FramePlan, reader: str, processed_as: str) -> str:
+    """plan_key of an entry of the processor's resized frames (processed_frames.processed_key)."""
+    return f"{plan_key(plan, reader)}|{processed_as}"
+
+
 def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple[int, int] = (0, 1), reader: str = "auto",
                cache=None, processed_as: str | None = None) -> SampledVideo:
     """The plan's frames of `path`. With `chunk`, `frames` may be an iterator of arrays of at
@@ -68,32 +73,34 @@ def load_video(path: str, plan: FramePlan, chunk: int | None = None, part: tuple
     is not stored here but marked for the processor's step to store resized (`store_key`)."""
     if cache is None:
         return _decode(path, plan, chunk, part, reader)
-    decoded_key = plan_key(plan, reader)
-    processed = cache.key(path, f"{decoded_key}|{processed_as}") if processed_as else None
+    processed = cache.key(path, processed_plan_key(plan, reader, processed_as)) if processed_as else None
     if processed:
         video = _cached(cache, processed, plan, chunk, part, count_miss=False)
         if video is not None:
             video.resized = True
             return video
-    key = cache.key(path, decoded_key)
+    key = cache.key(path, plan_key(plan, reader))
     video = _cached(cache, key, plan, chunk, part)
-    if video is None:
+    hit = video is not None
+    if not hit:
         started = time.perf_counter()
         video = _decode(path, plan, chunk, part, reader)
         video.decode_s = time.perf_counter() - started
-        decoded_here = key is not None and cache.writable and not processed_as  # frame_cache_stage=decoded: store them
-        video.frame_cache = "stored" if (decoded_here or (processed and cache.writable)) else "miss"
-        start = part_slice(len(video.indices), chunk, part).start
+    start = part_slice(len(video.indices), chunk, part).start
+    if processed and cache.writable:  # the processor's step stores them resized
+        video.store_key, video.store_start = processed, start
+    if hit:
+        return video
+    decoded_here = key is not None and cache.writable and not processed_as  # frame_cache_stage=decoded: store them
+    video.frame_cache = "stored" if (decoded_here or video.store_key) else "miss"
+    if decoded_here:
+        cache.store_meta(key, video.indices, video.total_frames, video.avg_fps, video.backend)
+    if isinstance(video.frames, np.ndarray):
         if decoded_here:
-            cache.store_meta(key, video.indices, video.total_frames, video.avg_fps, video.backend)
-        if isinstance(video.frames, np.ndarray):
-            if decoded_here:
-                cache.store(key, start, video.frames)
-                cache.store_decode_s(key, start, start + len(video.frames), video.decode_s)
-        else:
-            video.frames = _timed(iter(video.frames), video, (cache, key, start) if decoded_here else None)
-    if processed and cache.writable:
-        video.store_key, video.store_start = processed, part_slice(len(video.indices), chunk, part).start
+            cache.store(key, start, video.frames)
+            cache.store_decode_s(key, start, start + len(video.frames), video.decode_s)
+    else:
+        video.frames = _timed(iter(video.frames), video, (cache, key, start) if decoded_here else None)
     return video
 
 

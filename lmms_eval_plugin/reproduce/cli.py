@@ -198,9 +198,10 @@ def _say_plan(table, rows, needs, done, inv) -> None:
     sampled = [needs[r.id].sampled for r in pending]
     known = all(d is not None for d in docs)
     log.info("%s: %d runnable row(s), %d already in %s, %d to run", table.name, len(rows), len(done), inv.out, len(pending))
-    log.info("frame cache: %s", f"{inv.frame_cache} (shared by the rows: each video is decoded once for the table and kept as "
-             "the checkpoint's processor resized it, frame_cache_stage=processed; --frame-cache off to decode in every row)"
-             if inv.frame_cache else "off (every row decodes its videos)")
+    stage = commands.frame_cache_stage(inv)
+    kept = "as the checkpoint's processor resized it" if stage == "processed" else "as decoded"
+    log.info("frame cache: %s", f"{inv.frame_cache} (shared by the rows: each video is decoded once for the table and kept {kept}, "
+             f"frame_cache_stage={stage}; --frame-cache off to decode in every row)" if inv.frame_cache else "off (every row decodes its videos)")
     for row in pending:
         n = needs[row.id]
         what = (f"{n.docs} question(s) on {n.videos if n.videos is not None else 'an unknown number of'} video(s), "

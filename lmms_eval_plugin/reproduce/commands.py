@@ -41,12 +41,19 @@ def model_args(inv: Invocation, row: Row) -> str:
     if inv.frame_cache and "frame_cache=" not in f",{inv.model_args}":  # the user's own --model-args frame_cache wins
         parts.append(f"frame_cache={inv.frame_cache}")
         if "frame_cache_stage=" not in f",{inv.model_args}":
-            # every row runs the one checkpoint: its processor's resized frames serve them all (smaller than the decoded
-            # frames, and a hit skips the resize: docs/frame-cache.md)
-            parts.append("frame_cache_stage=processed")
+            parts.append(f"frame_cache_stage={frame_cache_stage(inv)}")
     if inv.model_args:
         parts.append(inv.model_args)
     return ",".join(p for p in parts if p)
+
+
+def frame_cache_stage(inv: Invocation) -> str:
+    """What the rows' frame cache keeps: the user's own frame_cache_stage in --model-args (the
+    last, as lmms-eval keeps it), else `processed`: every row runs the one checkpoint, so its
+    processor's resized frames serve them all (smaller than the decoded frames, and a hit
+    skips the resize: docs/frame-cache.md)."""
+    given = [item.split("=", 1)[1].strip() for item in inv.model_args.split(",") if item.strip().startswith("frame_cache_stage=")]
+    return given[-1] if given else "processed"
 
 
 def lmms_eval_argv(inv: Invocation, row: Row) -> list[str]:
